@@ -43,9 +43,13 @@ class Envelope(ContractModel, Generic[DataT]):
         default_factory=lambda: datetime.now(UTC),
         description="When the fact happened, UTC.",
     )
-    producer: str = Field(description="Name of the service that produced the event.")
+    producer: str = Field(
+        min_length=1, max_length=100, description="Name of the service that produced the event."
+    )
     correlation_id: str = Field(
         default_factory=lambda: str(uuid.uuid4()),
+        min_length=1,
+        max_length=128,
         description="Id shared by every event caused by the same original request or poll.",
     )
     causation_id: uuid.UUID | None = Field(

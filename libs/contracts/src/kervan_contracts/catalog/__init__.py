@@ -1,0 +1,1 @@
+"""Catalogue events published by the platform (`kervan.catalog.v1`)."""

@@ -1,0 +1,1 @@
+"""Credential and API-status events (`kervan.credentials.v1`, `kervan.api-status.v1`)."""

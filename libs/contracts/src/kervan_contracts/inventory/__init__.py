@@ -1,0 +1,1 @@
+"""Stock movement events (`kervan.stock-movements.v1`)."""

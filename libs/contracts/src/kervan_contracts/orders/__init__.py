@@ -1,0 +1,1 @@
+"""Order events (`kervan.orders.v1`)."""

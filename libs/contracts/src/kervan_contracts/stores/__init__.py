@@ -1,0 +1,1 @@
+"""Store events (`kervan.stores.v1`)."""

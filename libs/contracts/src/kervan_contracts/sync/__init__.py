@@ -1,0 +1,1 @@
+"""Marketplace push results (`kervan.sync-results.v1`)."""
