@@ -1,0 +1,149 @@
+"""Process lifecycle: PostgreSQL pool, startup/shutdown order, and running under uvicorn.
+
+Shutdown order on SIGTERM: readiness flips to 503 → (optional drain) → uvicorn stops
+accepting → the outbox relay stops → the broker stops (consumers finish the message in hand
+within `graceful_timeout`) → the pool and other resources close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import uvicorn
+
+from kervan_servicekit.migrations import quote_ident
+from kervan_servicekit.settings import PostgresSettings
+
+if TYPE_CHECKING:
+    from faststream import FastStream
+    from faststream.kafka import KafkaBroker
+    from starlette.types import ASGIApp
+
+    from kervan_servicekit.health import HealthEndpoints
+    from kervan_servicekit.outbox import OutboxRelay
+
+logger = logging.getLogger("kervan.servicekit.runtime")
+
+
+async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
+    """An asyncpg pool whose sessions use the service's schema as search_path."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        settings.dsn.get_secret_value(),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        command_timeout=settings.command_timeout_seconds,
+        server_settings={"search_path": quote_ident(settings.schema_name)},
+    )
+    return pool
+
+
+@dataclass
+class Lifecycle:
+    """What a service starts and stops, in the right order.
+
+    Consumer services (AsgiFastStream / FastStream manage the broker): `lifecycle.install(app)`.
+    REST services (FastAPI / Starlette): `FastAPI(lifespan=lifecycle.lifespan)`; the broker,
+    if any, is then started and stopped here.
+    """
+
+    health: HealthEndpoints
+    broker: KafkaBroker | None = None
+    relay: OutboxRelay | None = None
+    pool: asyncpg.Pool | None = None
+    closers: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+
+    async def start_background(self) -> None:
+        """Start the relay (the broker is already connected)."""
+        if self.relay is not None:
+            await self.relay.start()
+
+    async def stop_background(self) -> None:
+        """Flip readiness, then stop the relay while the broker is still up."""
+        self.health.begin_shutdown()
+        if self.relay is not None:
+            await self.relay.stop()
+
+    async def close_resources(self) -> None:
+        """Close the pool and the extra closers (after the broker stopped)."""
+        for close in self.closers:
+            try:
+                await close()
+            except Exception:
+                logger.exception("closing a resource failed")
+        if self.pool is not None:
+            await asyncio.wait_for(self.pool.close(), timeout=10)
+
+    def install(self, app: FastStream) -> None:
+        """Register the hooks on a FastStream/AsgiFastStream app (it starts/stops the broker)."""
+        app.after_startup(self.start_background)
+        app.on_shutdown(self.stop_background)
+        app.after_shutdown(self.close_resources)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        """Lifespan for FastAPI/Starlette: start broker and relay, stop them in order."""
+        if self.broker is not None:
+            await self.broker.start()
+        try:
+            await self.start_background()
+            yield
+        finally:
+            await self.stop_background()
+            if self.broker is not None:
+                await self.broker.stop()
+            await self.close_resources()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that marks the service not ready before it starts shutting down."""
+
+    def __init__(self, config: uvicorn.Config, health: HealthEndpoints | None, drain: float):
+        super().__init__(config)
+        self._health = health
+        self._drain = drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._health is not None:
+            self._health.begin_shutdown()
+        if self._drain > 0 and not self._draining:
+            # Keep serving (readyz = 503) so load balancers drop this pod first; a second
+            # signal exits at once.
+            self._draining = True
+            logger.info("draining before shutdown", extra={"drain_seconds": self._drain})
+            asyncio.get_running_loop().call_later(self._drain, super().handle_exit, sig, frame)
+            return
+        super().handle_exit(sig, frame)
+
+
+def run_service(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    health: HealthEndpoints | None = None,
+    drain_seconds: float = 0.0,
+    graceful_timeout: float = 30.0,
+) -> None:
+    """Run `app` under uvicorn with our JSON logging and SIGTERM handling (blocks).
+
+    Call `configure_logging` first: uvicorn's own logging config is disabled so its lines
+    go through the JSON handler.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(graceful_timeout),
+    )
+    _Server(config, health, drain_seconds).run()

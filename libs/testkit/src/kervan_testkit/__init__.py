@@ -1,0 +1,1 @@
+"""pytest plugin: real Kafka, PostgreSQL and Vault fixtures and an event recorder."""
