@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+from kervan_devstack.apps import AppRunner, load_apps
 from kervan_devstack.errors import DevstackError
-from kervan_devstack.settings import ENV_STATE_DIR, PORT_ENV, Ports
+from kervan_devstack.settings import ENV_STATE_DIR, PORT_ENV, Ports, repo_root
 from kervan_devstack.stack import ALL_SERVICES, Devstack, Service
 
 
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(ALL_SERVICES),
         help="comma-separated subset of kafka,postgres,bao (default: all)",
     )
+    up.add_argument(
+        "--no-apps",
+        action="store_true",
+        help="start only the servers, not the apps listed in devstack.toml",
+    )
     sub.add_parser("down", parents=[common], help="stop the servers this state dir started")
     sub.add_parser("status", parents=[common], help="show what runs where")
     sub.add_parser("env", parents=[common], help="print shell exports of the endpoints")
@@ -71,16 +78,22 @@ def run(argv: Sequence[str] | None = None) -> int:
             ports = Ports(**{**_asdict(base), **overrides})
         stack = Devstack(state_dir, ports=cast(Ports, ports) if ports != "auto" else "auto")
         started = time.monotonic()
-        endpoints = stack.up(_services(args.only))
+        services = _services(args.only)
+        endpoints = stack.up(services)
+        exports = endpoints.as_env()
+        if not args.no_apps and set(services) == set(ALL_SERVICES):
+            exports.update(_apps(stack).up(exports))
+        env_text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items())
+        (stack.state_dir / "env").write_text(env_text)
         print(
             f"devstack up in {time.monotonic() - started:.1f}s (state: {stack.state_dir})",
             file=sys.stderr,
         )
-        sys.stdout.write(endpoints.shell_exports())
+        sys.stdout.write(env_text)
         return 0
     stack = Devstack(state_dir)
     if args.command == "down":
-        stopped = stack.down()
+        stopped = _apps(stack).down() + list(stack.down())
         print("stopped: " + (", ".join(stopped) or "nothing was running"), file=sys.stderr)
         return 0
     if args.command == "status":
@@ -88,7 +101,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         for line in stack.status():
             state = f"running (pid {line.pid})" if line.running else "stopped"
             any_running = any_running or line.running
-            print(f"{line.service:<9} {state:<22} {line.endpoint}")
+            print(f"{line.service:<16} {state:<22} {line.endpoint}")
+        runner = _apps(stack)
+        for app in runner.apps:
+            record = runner.running(app)
+            state = f"running (pid {record.pid})" if record else "stopped"
+            any_running = any_running or record is not None
+            print(f"{app.name:<16} {state:<22} {app.url}")
         print(f"state dir: {stack.state_dir}")
         return 0 if any_running else 3
     # env: the file written by the last `up` is the truth; fall back to the pid files.
@@ -100,6 +119,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise DevstackError(f"nothing is running from {stack.state_dir}; run `up` first")
     sys.stdout.write(stack.endpoints().shell_exports())
     return 0
+
+
+def _apps(stack: Devstack) -> AppRunner:
+    return AppRunner(stack.state_dir, load_apps(repo_root()))
 
 
 def _asdict(ports: Ports) -> dict[str, int]:

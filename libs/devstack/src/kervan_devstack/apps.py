@@ -1,0 +1,176 @@
+"""Kervan's own processes (the services and marketplace-sim) on top of the three servers.
+
+``make up`` runs the whole system: after Kafka, PostgreSQL and OpenBao answer, each app listed in
+the repo's ``devstack.toml`` is started with the venv's Python, waited for on its readiness URL,
+and optionally seeded with demo data. Apps get the servers' endpoints, the URLs of the apps
+started before them and a per-state-dir admin token in their environment; the same variables
+are appended to ``<state_dir>/env`` so a shell can ``source`` them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kervan_devstack._proc import (
+    LOOPBACK,
+    PidRecord,
+    ensure_port_free,
+    record_for,
+    spawn,
+    stop,
+    wait_until,
+)
+from kervan_devstack.errors import DevstackError
+
+APPS_FILE = "devstack.toml"
+ADMIN_TOKEN_ENV = "KERVAN_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    """One process of ``devstack.toml``'s ``[[app]]`` list."""
+
+    name: str
+    module: str
+    port: int
+    url_env: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/readyz"
+    ready_timeout: float = 60.0
+    seed: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        """Base URL the app answers on."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def load_apps(repo_root: Path | None) -> list[AppSpec]:
+    """Apps declared in ``<repo root>/devstack.toml`` whose module is installed, in file order."""
+    if repo_root is None or not (repo_root / APPS_FILE).is_file():
+        return []
+    raw = tomllib.loads((repo_root / APPS_FILE).read_text())
+    apps: list[AppSpec] = []
+    for entry in raw.get("app", []):
+        try:
+            spec = AppSpec(
+                name=str(entry["name"]),
+                module=str(entry["module"]),
+                port=int(entry["port"]),
+                url_env=str(entry["url_env"]),
+                args=tuple(str(a) for a in entry.get("args", ())),
+                env={str(k): str(v) for k, v in entry.get("env", {}).items()},
+                ready_path=str(entry.get("ready_path", "/readyz")),
+                ready_timeout=float(entry.get("ready_timeout", 60.0)),
+                seed=tuple(str(a) for a in entry.get("seed", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DevstackError(f"{APPS_FILE}: bad [[app]] entry {entry!r}: {exc}") from None
+        apps.append(spec)
+    return apps
+
+
+class AppRunner:
+    """Starts, stops and reports the apps of one state dir."""
+
+    def __init__(self, state_dir: Path, apps: list[AppSpec]) -> None:
+        self.state_dir = state_dir
+        self.apps = apps
+
+    def _pid_file(self, app: AppSpec) -> Path:
+        return self.state_dir / "run" / f"app-{app.name}.json"
+
+    def _log_file(self, app: AppSpec) -> Path:
+        return self.state_dir / "logs" / f"{app.name}.log"
+
+    def running(self, app: AppSpec) -> PidRecord | None:
+        """The app's process if it runs from this state dir."""
+        record = PidRecord.load(self._pid_file(app))
+        if record is None or record.process() is None:
+            return None
+        return record
+
+    def admin_token(self) -> str:
+        """A random admin token per state dir, created once and kept in the state dir."""
+        path = self.state_dir / "admin-token"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def exports(self) -> dict[str, str]:
+        """Variables the apps add to the environment: admin token and each app's URL."""
+        exported = {ADMIN_TOKEN_ENV: self.admin_token()}
+        exported.update({app.url_env: app.url for app in self.apps})
+        return exported
+
+    def up(self, base_env: dict[str, str]) -> dict[str, str]:
+        """Start every app not yet running, in order; returns the variables to export."""
+        env = {**os.environ, **base_env, **self.exports()}
+        for app in self.apps:
+            if self.running(app) is not None:
+                continue
+            ensure_port_free(app.port, app.name, f"stop it or change its port in {APPS_FILE}")
+            self._start(app, env)
+        return self.exports()
+
+    def _start(self, app: AppSpec, env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", app.module, *app.args]
+        log_path = self._log_file(app)
+        popen = spawn(
+            argv,
+            log_path=log_path,
+            cwd=self.state_dir,
+            env={**env, **app.env},
+        )
+        # Pid reuse guard: the record only matches a process whose command line runs this module.
+        record = record_for(popen, marker=f"-m {app.module}", ports={"http": app.port})
+        record.save(self._pid_file(app))
+        wait_until(
+            lambda: _answers(app.url + app.ready_path),
+            timeout=app.ready_timeout,
+            what=app.name,
+            alive=lambda: popen.poll() is None,
+            log_path=log_path,
+        )
+        if app.seed:
+            result = subprocess.run(  # noqa: S603 - argv comes from the repo's devstack.toml
+                [sys.executable, *app.seed],
+                env={**env, **app.env},
+                cwd=self.state_dir,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise DevstackError(f"seeding {app.name} failed: {last[0]}")
+
+    def down(self) -> list[str]:
+        """Stop the apps this state dir started, last started first."""
+        stopped = []
+        for app in reversed(self.apps):
+            record = PidRecord.load(self._pid_file(app))
+            if record is not None and stop(record, timeout=30.0):
+                stopped.append(app.name)
+            self._pid_file(app).unlink(missing_ok=True)
+        return stopped
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False

@@ -1,0 +1,1 @@
+"""marketplace-sim: a local stand-in for six marketplace seller APIs."""

@@ -1,0 +1,1 @@
+"""One module per platform; each exposes `spec(sim) -> PlatformSpec`."""
