@@ -51,7 +51,7 @@ fmt: sync ## Format and autofix
 	$(RUN) ruff check --fix .
 
 typecheck: sync ## mypy --strict over every package
-	$(RUN) mypy libs services bench tests
+	$(RUN) mypy libs services bench $(wildcard tests/*/*.py)
 
 contracts: sync ## Regenerate the committed JSON Schemas of the events
 	$(RUN) python -m kervan_contracts.export
