@@ -1,0 +1,72 @@
+"""One adapter interface, six marketplace adapters (httpx, async).
+
+Entry point: `AdapterFactory(settings).create(platform, store_id=..., seller_id=...,
+credentials=..., test_mode=...)` → a `MarketplaceAdapter`.
+"""
+
+from kervan_marketplaces.base import StoreContext
+from kervan_marketplaces.errors import (
+    AuthRejected,
+    MarketplaceError,
+    PermanentItemFailure,
+    RateLimited,
+    RequestRejected,
+    Transient,
+    UnsafeBaseUrl,
+    UnsupportedOperation,
+)
+from kervan_marketplaces.factory import AdapterFactory
+from kervan_marketplaces.interface import MarketplaceAdapter
+from kervan_marketplaces.models import (
+    AuthStyle,
+    BatchHandle,
+    BatchResult,
+    Capabilities,
+    CredentialCheck,
+    EndpointLimit,
+    ItemOutcome,
+    OrderWindow,
+    OutcomeState,
+    PriceStockItem,
+    ProductInfoItem,
+    UpdateType,
+)
+from kervan_marketplaces.ratelimit import LimiterRegistry, Rate, TokenBucket
+from kervan_marketplaces.retry import RetryPolicy
+from kervan_marketplaces.settings import IntegratorIdentity, MarketplaceSettings, PlatformUrls
+from kervan_marketplaces.urls import BaseUrlPolicy, validate_base_url
+
+__all__ = [
+    "AdapterFactory",
+    "AuthRejected",
+    "AuthStyle",
+    "BaseUrlPolicy",
+    "BatchHandle",
+    "BatchResult",
+    "Capabilities",
+    "CredentialCheck",
+    "EndpointLimit",
+    "IntegratorIdentity",
+    "ItemOutcome",
+    "LimiterRegistry",
+    "MarketplaceAdapter",
+    "MarketplaceError",
+    "MarketplaceSettings",
+    "OrderWindow",
+    "OutcomeState",
+    "PermanentItemFailure",
+    "PlatformUrls",
+    "PriceStockItem",
+    "ProductInfoItem",
+    "Rate",
+    "RateLimited",
+    "RequestRejected",
+    "RetryPolicy",
+    "StoreContext",
+    "TokenBucket",
+    "Transient",
+    "UnsafeBaseUrl",
+    "UnsupportedOperation",
+    "UpdateType",
+    "validate_base_url",
+]
