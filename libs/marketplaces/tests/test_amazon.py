@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +14,7 @@ from marketplace_sim.app import create_app
 from marketplace_sim.clock import ManualClock
 from marketplace_sim.settings import SimSettings
 
+from kervan_contracts.orders.v1 import OrderStatus
 from kervan_marketplaces import AdapterFactory, AuthRejected, OutcomeState, PriceStockItem
 from kervan_marketplaces.oauth import TokenCache
 
@@ -201,3 +203,33 @@ async def test_feed_document_urls_are_checked(
     ):
         with pytest.raises(ValueError):
             adapter._document_url(bad)
+
+
+async def test_every_page_of_orders_by_next_token(
+    sim_app: Any, sim: httpx.AsyncClient, new_account: NewAccount
+) -> None:
+    clock = sim_app.state.sim.clock
+    # Kervan reads time from the simulator's clock, so "two minutes ago" agrees on both sides;
+    # 101 getOrderItems calls would take minutes at the real 0.5 rps, so limits are off here.
+    factory = AdapterFactory(
+        make_settings(rate_limit_scale=1000.0),
+        client=sim,
+        clock=lambda: datetime.fromtimestamp(clock.now(), UTC),
+    )
+    account = await new_account("amazon_tr", SELLER, CREDS, rate_limits=False)
+    adapter = factory.create("amazon_tr", store_id="amz-p", seller_id=SELLER, credentials=CREDS)
+    response = await sim.post(
+        f"/_sim/accounts/{account}/orders/bulk",
+        json={"count": 101, "spread_seconds": 1800, "prefix": "171-0000000-"},
+    )
+    assert response.status_code == 201
+    await advance_clock(sim, 300)  # every order is now older than the two-minute lag
+    since = datetime.fromtimestamp(clock.now(), UTC) - timedelta(hours=1)
+    orders = [o async for o in adapter.list_orders(since)]
+    assert len(orders) == len({o.order_number for o in orders}) == 101
+    assert all(o.lines and o.status is OrderStatus.NEW for o in orders)
+    assert counts(await requests_log(sim, account)) == {
+        "lwaToken": 1,
+        "getOrders": 2,  # 100 + 1, the second page by NextToken
+        "getOrderItems": 101,
+    }

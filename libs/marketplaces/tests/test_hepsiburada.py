@@ -131,3 +131,29 @@ async def test_product_info_is_not_offered(
     assert "product_info" not in caps.max_items_per_request
     with pytest.raises(UnsupportedOperation):
         await adapter.push_product_info([ProductInfoItem(sku="SKU-1", fields={"name": "x"})])
+
+
+async def test_partial_cancel_keeps_the_units_left(
+    factory: AdapterFactory, new_account: NewAccount, sim: httpx.AsyncClient
+) -> None:
+    adapter, account = await _store(factory, new_account)
+    now = datetime.now(UTC)
+    response = await sim.post(
+        f"/_sim/accounts/{account}/orders",
+        json={
+            "order_number": "HB-PART",
+            "status": "NEW",
+            "lines": [{"sku": "SKU-P", "quantity": 3, "unit_price": "10.00"}],
+        },
+    )
+    assert response.status_code == 201
+    response = await sim.patch(
+        f"/_sim/accounts/{account}/orders/HB-PART",
+        json={"cancel_lines": [{"sku": "SKU-P", "quantity": 1}]},
+    )
+    assert response.status_code == 200, response.text
+    orders = [o async for o in adapter.list_orders(now - timedelta(hours=1))]
+    assert [o.order_number for o in orders] == ["HB-PART"]
+    (line,) = orders[0].lines
+    assert (line.quantity, line.cancelled_quantity, line.status) == (3, 1, OrderStatus.NEW)
+    assert line.line_total.amount == 30

@@ -117,7 +117,7 @@ async def test_tsoft_token_expiry_means_one_new_login(
     monotonic: FakeMonotonic,
 ) -> None:
     account = await new_account("tsoft", SELLER["tsoft"], CASES["tsoft"])
-    adapter = factory.create(
+    adapter: Any = factory.create(
         "tsoft", store_id="ts-1", seller_id=SELLER["tsoft"], credentials=CASES["tsoft"]
     )
     for _ in range(3):

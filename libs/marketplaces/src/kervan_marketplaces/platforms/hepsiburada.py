@@ -227,9 +227,24 @@ class HepsiburadaAdapter(AdapterBase):
                 raw = str(item.get("status") or "Open")
                 status = _status.lookup(_status.HEPSIBURADA, raw)
                 line_id = str(item.get("id") or item.get("lineItemId"))
-                # A cancelled copy of a line wins over its earlier open copy.
-                if line_id in seen and status is not OrderStatus.CANCELLED:
-                    continue
+                earlier = seen.get(line_id)
+                if earlier is not None:
+                    if status is not OrderStatus.CANCELLED:
+                        continue
+                    if earlier.status is not OrderStatus.CANCELLED:
+                        # A partial cancel: the open list still shows the units left, the
+                        # cancelled list the units cancelled. One line holds both.
+                        # The cancelled copy's totalPrice is not reliably for the cancelled
+                        # units, so the total is rebuilt from the unit price.
+                        both = earlier.quantity + quantity
+                        seen[line_id] = earlier.model_copy(
+                            update={
+                                "quantity": both,
+                                "line_total": money(earlier.unit_price.amount * both, currency),
+                                "cancelled_quantity": quantity,
+                            }
+                        )
+                        continue
                 seen[line_id] = OrderLine(
                     line_id=line_id,
                     merchant_sku=str(item.get("merchantSku") or item.get("sku")),

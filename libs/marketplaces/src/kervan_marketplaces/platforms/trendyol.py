@@ -63,6 +63,12 @@ class TrendyolAdapter(AdapterBase):
         "product_update": (Endpoint("trendyol.product_update", rate(50, 10)), _GENERIC),
     }
 
+    def __init__(self, *, record_cap: int = RECORD_CAP, **kwargs: Any) -> None:
+        """`record_cap`: packages reachable per filter (10,000 as announced; a knob in case
+        Trendyol moves it, and so the halving can be tested without 10,000 records)."""
+        super().__init__(**kwargs)
+        self._record_cap = record_cap
+
     @property
     def capabilities(self) -> Capabilities:
         """Trendyol's documented limits."""
@@ -137,8 +143,9 @@ class TrendyolAdapter(AdapterBase):
                 },
             )
             total = int(body.get("totalElements") or 0)
-            if page == 0 and total > RECORD_CAP and end - start > timedelta(minutes=1):
-                # Past the cap the platform stops answering: halve the window until it fits.
+            if page == 0 and total >= self._record_cap and end - start > timedelta(minutes=1):
+                # Past the cap the platform stops answering (429), and it may report the capped
+                # count rather than the true one: halve the window until it is under the cap.
                 middle = start + (end - start) / 2
                 async for half in self._window(start, middle):
                     yield half
