@@ -52,7 +52,7 @@ def test_an_app_is_started_waited_for_exported_and_stopped(tmp_path: Path) -> No
         exported = runner.up({})
         record = runner.running(app)
         assert record is not None
-        with urllib.request.urlopen(app.url + "/", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(app.url + "/", timeout=5) as response:
             assert response.status == 200
         assert exported["KERVAN_WEB_URL"] == f"http://127.0.0.1:{port}"
         token = exported[ADMIN_TOKEN_ENV]
