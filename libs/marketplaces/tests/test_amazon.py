@@ -86,9 +86,9 @@ async def test_consent_url_and_code_exchange(
     with pytest.raises(AuthRejected) as rejected:
         await authorization.exchange_code(back["spapi_oauth_code"][0])
     assert rejected.value.code == "invalid_grant"
-    # The replayed code names no seller any more, so the simulator files it under no account;
-    # Kervan's own counter shows the two exchanges were one request each.
-    assert counts(await requests_log(sim, account)) == {"consent": 1, "lwaToken": 1}
+    # Both exchanges reach the platform once each (the refused replay is filed under the seller
+    # too), and Kervan's own counter agrees: no retry of a refused grant.
+    assert counts(await requests_log(sim, account)) == {"consent": 1, "lwaToken": 2}
     assert authorization._http.requests_sent == 2
 
 
@@ -129,10 +129,9 @@ async def test_invalid_grant_means_invalid_credentials(
     check = await adapter.test_credentials()
     assert not check.valid
     assert check.reason == "invalid_grant"
-    # One LWA request (Kervan's own counter: the simulator files refused grants under no
-    # account) and no SP-API call at all.
+    # One LWA request, refused, and no SP-API call at all.
     assert adapter.http.requests_sent == 1
-    assert counts(await requests_log(sim, account)) == {}
+    assert counts(await requests_log(sim, account)) == {"lwaToken": 1}
 
 
 async def test_large_push_goes_as_one_feed_with_per_item_results(

@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import Request
 
-from marketplace_sim.runtime import Call
+from marketplace_sim.runtime import Call, Simulator
 from marketplace_sim.state import Account, Batch, BatchItem, Listing, PushRecord
 
 ISTANBUL = timezone(timedelta(hours=3))
@@ -182,8 +183,24 @@ def submit_batch(
 
 async def read_form(call: Call) -> dict[str, str]:
     """An application/x-www-form-urlencoded body as a dict (last value wins)."""
-    body = await call.request.body()
+    return await request_form(call.request)
+
+
+async def request_form(request: Request) -> dict[str, str]:
+    """The form body of a request; Starlette keeps the body, so handlers can read it again."""
+    body = await request.body()
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError:
         return {}
+
+
+def account_by_host(request: Request, sim: Simulator, platform: str) -> Account | None:
+    """The store whose `store_domain` is the request's Host (IdeaSoft, T-Soft).
+
+    Real stores are told apart by host name; through the simulator's shared prefix the Host
+    header is the only store hint left when a token is unknown, so refusals can still be
+    attributed to the store they were meant for.
+    """
+    host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
+    return sim.state.find(platform, "store_domain", host) if host else None

@@ -37,6 +37,15 @@ class AccountIn(_Body):
     credentials: dict[str, str]
     rate_limits: bool | None = None
     permissions: list[str] | None = None
+    record_cap: int | None = Field(default=None, gt=0)
+
+
+class AccountPatchIn(_Body):
+    """PATCH /_sim/accounts/{id}: per-account behaviour; an explicit null restores the default."""
+
+    rate_limits: bool | None = None
+    permissions: list[str] | None = None
+    record_cap: int | None = Field(default=None, gt=0)
 
 
 class LineIn(_Body):
@@ -147,6 +156,8 @@ def account_view(account: Account) -> dict[str, Any]:
         "orders": len(account.orders.packages),
         "listings": len(account.listings),
         "rate_limits": account.rate_limits,
+        "permissions": sorted(account.permissions) if account.permissions is not None else None,
+        "record_cap": account.record_cap,
     }
 
 
@@ -185,7 +196,24 @@ class ControlApi:
         )
         if body.permissions is not None:
             account.permissions = set(body.permissions)
+        account.record_cap = body.record_cap
         return json_response({"account_id": account.account_id}, 201)
+
+    async def patch_account(self, request: Request) -> Response:
+        account = self.find_account(request)
+        if isinstance(account, Response):
+            return account
+        body = await _parse(request, AccountPatchIn)
+        if isinstance(body, Response):
+            return body
+        given = body.model_fields_set  # only the fields sent change; null resets to default
+        if "rate_limits" in given:
+            account.rate_limits = body.rate_limits
+        if "permissions" in given:
+            account.permissions = set(body.permissions) if body.permissions is not None else None
+        if "record_cap" in given:
+            account.record_cap = body.record_cap
+        return json_response(account_view(account))
 
     async def list_accounts(self, request: Request) -> Response:
         return json_response([account_view(a) for a in self.state.accounts.values()])
@@ -402,6 +430,7 @@ class ControlApi:
             Route("/accounts", self.create_account, methods=["POST"]),
             Route("/accounts", self.list_accounts, methods=["GET"]),
             Route(acct, self.get_account, methods=["GET"]),
+            Route(acct, self.patch_account, methods=["PATCH"]),
             Route(f"{acct}/orders", self.add_order, methods=["POST"]),
             Route(f"{acct}/orders/bulk", self.add_orders_bulk, methods=["POST"]),
             Route(f"{acct}/orders/{{order_number}}", self.get_order, methods=["GET"]),

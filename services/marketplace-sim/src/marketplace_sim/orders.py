@@ -89,11 +89,14 @@ def cancel_lines(
     missing = set(cancels) - known
     if missing:
         raise ValueError(f"order {order_number} has no line for {sorted(missing)[0]}")
+    # What is still to cancel per SKU: one requested quantity is consumed across every line
+    # (and live package) carrying that SKU, never applied to each of them again.
+    left: dict[str, int | None] = dict(cancels)
     for pkg in packages:
         if account.platform == "trendyol":
-            _split_trendyol(account, ids, pkg, cancels, now_ms)
+            _split_trendyol(account, ids, pkg, left, now_ms)
         else:
-            _cancel_in_place(account, pkg, cancels, now_ms)
+            _cancel_in_place(account, pkg, left, now_ms)
 
 
 def _live(account: Account, order_number: str) -> list[SimPackage]:
@@ -106,13 +109,17 @@ def _live(account: Account, order_number: str) -> list[SimPackage]:
 
 
 def _split_trendyol(
-    account: Account, ids: IdSource, pkg: SimPackage, cancels: dict[str, int | None], now_ms: int
+    account: Account, ids: IdSource, pkg: SimPackage, left: dict[str, int | None], now_ms: int
 ) -> None:
     kept: list[SimLine] = []
     dropped: list[SimLine] = []
     for line in pkg.lines:
-        wanted = cancels.get(line.sku, 0)
+        wanted = left.get(line.sku, 0)
         quantity = line.quantity if wanted is None else min(wanted, line.quantity)
+        if wanted is not None and line.sku in left:
+            left[line.sku] = wanted - quantity
+        # Each copy carries only its own units, so its amount (unit price x quantity) and
+        # the package totals rendered from it are those of the cancelled / kept units.
         if quantity > 0:
             dropped.append(_copy(line, quantity))
         if line.quantity - quantity > 0:
@@ -144,13 +151,15 @@ def _split_trendyol(
 
 
 def _cancel_in_place(
-    account: Account, pkg: SimPackage, cancels: dict[str, int | None], now_ms: int
+    account: Account, pkg: SimPackage, left: dict[str, int | None], now_ms: int
 ) -> None:
     for line in pkg.lines:
-        if line.sku in cancels:
-            wanted = cancels[line.sku]
-            left = line.active_quantity
-            line.cancelled += left if wanted is None else min(wanted, left)
+        if line.sku in left:
+            wanted = left[line.sku]
+            quantity = line.active_quantity if wanted is None else min(wanted, line.active_quantity)
+            line.cancelled += quantity
+            if wanted is not None:
+                left[line.sku] = wanted - quantity
     everything_cancelled = all(line.active_quantity == 0 for line in pkg.lines)
     status = cancelled_raw(account.platform) if everything_cancelled else pkg.status
     account.orders.touch(pkg, status, max(now_ms, pkg.modified_ms))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -68,9 +69,15 @@ class Call:
         """JSON response carrying the headers collected so far (rate-limit headers)."""
         return json_response(data, status, self.headers_out or None)
 
+    def raw_json(self, body: bytes, status: int = 200) -> Response:
+        """An already serialised JSON body with the headers collected so far."""
+        return Response(body, status, self.headers_out or None, media_type="application/json")
+
 
 Handler = Callable[[Call], Awaitable[Response]]
-Authenticator = Callable[[Request, "Simulator"], AuthResult]
+# Most platforms authenticate from headers (synchronous); T-Soft carries its token in the form
+# body and token endpoints identify the account from their form, so async authenticators exist.
+Authenticator = Callable[[Request, "Simulator"], AuthResult | Awaitable[AuthResult]]
 ThrottleResponder = Callable[[BucketDecision, RateLimit | None], Response]
 HeaderDecorator = Callable[[BucketDecision, RateLimit], dict[str, str]]
 
@@ -85,6 +92,9 @@ class Endpoint:
     handler: Handler
     auth: Authenticator | None = None
     limit: RateLimit | None = None
+    """`auth` runs before faults and limits, so whatever account it names (even on a
+    rejection, or a token endpoint that only identifies the caller) gets account-scoped faults
+    and has the request recorded in its log."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,7 @@ class Simulator:
         self.faults = FaultBook(settings.random_seed)
         self.buckets = TokenBuckets()
         self.metrics = SimMetrics()
+        self._request_counters: dict[tuple[str, str, int], Any] = {}
 
     def revoked(self, account: Account, now: float | None = None) -> bool:
         """True when a revoked-credentials fault covers the account."""
@@ -127,6 +138,9 @@ class Simulator:
     ) -> Callable[[Request], Awaitable[Response]]:
         """Turn an endpoint into a Starlette route function running the whole pipeline."""
 
+        auth = endpoint.auth
+        auth_is_async = auth is not None and inspect.iscoroutinefunction(auth)
+
         async def run(request: Request) -> Response:
             now = self.clock.now()
             base = (
@@ -136,8 +150,13 @@ class Simulator:
             )
             account: Account | None = None
             response: Response | None = None
-            if endpoint.auth is not None:
-                found = endpoint.auth(request, self)
+            if auth is not None:
+                result = auth(request, self)
+                found = (
+                    await cast(Awaitable[AuthResult], result)
+                    if auth_is_async
+                    else cast(AuthResult, result)
+                )
                 account, response = found.account, found.rejection
             throttled = False
             if response is None:
@@ -148,7 +167,9 @@ class Simulator:
                     account.settle(now)
                     call.headers_out.update(self._limit_headers(spec, endpoint, account, now))
                 response = await endpoint.handler(call)
-                account = call.account  # token endpoints find their account while handling
+                # Token endpoints may find their account while handling; keep an identified
+                # one when the handler refused (a refusal still counts against the account).
+                account = call.account or account
             await self._record(
                 request,
                 spec,
@@ -203,7 +224,14 @@ class Simulator:
         throttled: bool,
         now: float,
     ) -> None:
-        self.metrics.requests.labels(spec.platform, endpoint.name, str(status)).inc()
+        # Label children are looked up once per (endpoint, status): `labels()` takes a lock
+        # and builds a tuple key on every call, measurable at a thousand requests a second.
+        key = (spec.platform, endpoint.name, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self.metrics.requests.labels(spec.platform, endpoint.name, str(status))
+            self._request_counters[key] = counter
+        counter.inc()
         if throttled:
             self.metrics.throttled.labels(spec.platform, endpoint.name).inc()
         if account is None:

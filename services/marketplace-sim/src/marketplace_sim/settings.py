@@ -39,3 +39,11 @@ class SimSettings(BaseSettings):
     ideasoft_access_token_ttl: int = 86400
     ideasoft_auth_code_ttl: int = 600
     tsoft_token_ttl: int = 3600
+    trendyol_record_cap: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Records one Trendyol order filter may page through: (page + 1) * size beyond it"
+            " answers 429. Accounts may override it (`record_cap`)."
+        ),
+    )

@@ -86,6 +86,9 @@ class OrderBook:
         self._modified_by_status: dict[str, list[tuple[int, int]]] = {}
         self._created: list[tuple[int, int]] = []
         self.ids: list[int] = []
+        # Each package's list-page JSON in the account platform's shape, serialised once per
+        # package version: `touch` drops the entry, so a page is a join of ready bytes.
+        self.serialised: dict[int, bytes] = {}
 
     def add(self, pkg: SimPackage) -> None:
         """Index a new package."""
@@ -107,6 +110,7 @@ class OrderBook:
         pkg.status = status
         pkg.modified_ms = modified_ms
         pkg.render_cache.clear()
+        self.serialised.pop(pkg.package_id, None)
         new = (modified_ms, pkg.package_id)
         insort(self._modified, new)
         insort(self._modified_by_status.setdefault(status, []), new)
@@ -321,6 +325,8 @@ class Account:
     recent_bodies: dict[str, float] = field(default_factory=dict)
     requests: RequestLog = field(default_factory=RequestLog)
     permissions: set[str] | None = None
+    record_cap: int | None = None
+    """Trendyol: records one order filter may page through; None = the simulator setting."""
 
     def put_listing(self, listing: Listing) -> None:
         """Insert or replace a listing and its lookup indexes."""

@@ -22,6 +22,7 @@ from marketplace_sim.common import (
     money_str,
     parse_iso,
     read_form,
+    request_form,
     submit_batch,
 )
 from marketplace_sim.paths import contracts_dir
@@ -101,6 +102,18 @@ def _authenticate(request: Request, sim: Simulator) -> AuthResult:
     return AuthResult(account)
 
 
+async def _identify_lwa(request: Request, sim: Simulator) -> AuthResult:
+    """Name the account an LWA request is for (refresh token, or the account of an issued,
+    expired or spent code) before any check: account-scoped faults then reach the token
+    endpoint, and refusals such as `invalid_grant` land in the account's request log."""
+    form = await request_form(request)
+    account = sim.state.find(PLATFORM, "refresh_token", form.get("refresh_token") or "")
+    code = sim.state.tokens.get(form.get("code") or "")
+    if account is None and code is not None and code.kind in {"amazon_code", "amazon_code_used"}:
+        account = sim.state.accounts.get(code.account_id)
+    return AuthResult(account)
+
+
 def _limit_headers(decision: BucketDecision, limit: RateLimit) -> dict[str, str]:
     return {"x-amzn-RateLimit-Limit": str(limit.rate)}
 
@@ -135,11 +148,16 @@ async def lwa_token(call: Call) -> Response:
     if grant == "refresh_token":
         account = sim.state.find(PLATFORM, "refresh_token", str(form.get("refresh_token", "")))
     elif grant == "authorization_code":
-        code = sim.state.tokens.get(str(form.get("code", "")))
+        code_value = str(form.get("code", ""))
+        code = sim.state.tokens.get(code_value)
         valid = code is not None and code.kind == "amazon_code" and code.expires_at > call.now
         account = sim.state.accounts.get(code.account_id) if valid and code else None
         if account is not None and code is not None:
-            del sim.state.tokens[str(form.get("code"))]  # codes are single-use
+            # Codes are single-use; the spent code is kept (as such) so that a replay is still
+            # attributed to its account while being refused.
+            sim.state.tokens[code_value] = Token(
+                code.account_id, "amazon_code_used", code.expires_at
+            )
             refresh = account.credentials["refresh_token"]
     else:
         return _lwa_error(400, "unsupported_grant_type", "The grant type is not supported")
@@ -749,7 +767,7 @@ def spec(sim: Simulator) -> PlatformSpec:
     orders = "/orders/v0/orders"
     listings = "/listings/2021-08-01/items/{sellerId}/{sku}"
     endpoints = [
-        Endpoint("lwaToken", "POST", "/auth/o2/token", lwa_token),
+        Endpoint("lwaToken", "POST", "/auth/o2/token", lwa_token, _identify_lwa),
         Endpoint("consent", "GET", "/apps/authorize/consent", consent),
         Endpoint(
             "getOrders", "GET", orders, _replay("getOrders", get_orders), auth, LIMITS["getOrders"]

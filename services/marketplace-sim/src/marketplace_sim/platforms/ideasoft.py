@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from marketplace_sim.common import (
     BadParameterError,
+    account_by_host,
     bearer_token,
     build_item,
     decimal_value,
@@ -19,6 +20,7 @@ from marketplace_sim.common import (
     money,
     parse_istanbul,
     read_form,
+    request_form,
     submit_batch,
 )
 from marketplace_sim.ratelimit import BucketDecision, RateLimit
@@ -54,8 +56,10 @@ def _authenticate(request: Request, sim: Simulator) -> AuthResult:
     token = sim.state.tokens.get(value)
     account = sim.state.accounts.get(token.account_id) if token is not None else None
     if token is None or token.kind != "ideasoft_access" or account is None:
+        # An unknown token names no account; the store's host still may.
         return AuthResult(
-            None, _oauth_error(401, "invalid_grant", "The access token provided is invalid.")
+            account_by_host(request, sim, PLATFORM),
+            _oauth_error(401, "invalid_grant", "The access token provided is invalid."),
         )
     if token.expires_at <= sim.clock.now():
         return AuthResult(
@@ -80,6 +84,20 @@ def _server_error(status: int) -> Response:
 
 def _client(sim: Simulator, client_id: str | None) -> Account | None:
     return sim.state.find(PLATFORM, "client_id", client_id) if client_id else None
+
+
+def _identify_consent(request: Request, sim: Simulator) -> AuthResult:
+    """The client id (or the store host) names the account; the handler decides the rest."""
+    account = _client(sim, request.query_params.get("client_id"))
+    return AuthResult(account or account_by_host(request, sim, PLATFORM))
+
+
+async def _identify_token(request: Request, sim: Simulator) -> AuthResult:
+    """Token requests name their account by client id (or store host) before any check, so
+    account-scoped faults reach them and refusals are counted against the account."""
+    form = await request_form(request)
+    account = _client(sim, form.get("client_id"))
+    return AuthResult(account or account_by_host(request, sim, PLATFORM))
 
 
 async def authorize(call: Call) -> Response:
@@ -372,8 +390,8 @@ def spec(sim: Simulator) -> PlatformSpec:
     """IdeaSoft endpoints under `/ideasoft`."""
     auth = _authenticate
     endpoints = [
-        Endpoint("authorize", "GET", "/panel/auth", authorize),
-        Endpoint("token", "POST", "/oauth/v2/token", token),
+        Endpoint("authorize", "GET", "/panel/auth", authorize, _identify_consent),
+        Endpoint("token", "POST", "/oauth/v2/token", token, _identify_token),
         Endpoint("listOrders", "GET", "/admin-api/orders", list_orders, auth, LIMIT),
         Endpoint("countOrders", "GET", "/admin-api/orders/count", count_orders, auth, LIMIT),
         Endpoint("listOrderItems", "GET", "/admin-api/order_items", list_order_items, auth, LIMIT),

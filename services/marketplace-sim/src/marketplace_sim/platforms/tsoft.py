@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from marketplace_sim.common import (
     BadParameterError,
+    account_by_host,
     build_item,
     decimal_value,
     int_param,
@@ -18,6 +19,7 @@ from marketplace_sim.common import (
     money,
     parse_istanbul,
     read_form,
+    request_form,
     submit_batch,
 )
 from marketplace_sim.ratelimit import BucketDecision, RateLimit
@@ -50,26 +52,42 @@ def _success(call: Call, data: list[Any], summary: dict[str, Any] | None = None)
     return call.json(body)
 
 
-def _authenticate(request: Request, sim: Simulator) -> AuthResult:
-    # The token may come as a `Token` header; form bodies are read by the handler (below).
+async def _authenticate(request: Request, sim: Simulator) -> AuthResult:
+    """The token comes as a `Token` header or, as REST1 clients usually send it, a form field.
+
+    Resolving it here (before faults and limits) lets account-scoped faults reach T-Soft
+    calls and puts every refusal in the account's request log.
+    """
     value = request.headers.get("token")
-    return _check_token(sim, value, request.url.path)
+    if value is None:
+        value = (await request_form(request)).get("token") or ""
+    return _check_token(request, sim, value)
 
 
-def _check_token(sim: Simulator, value: str | None, path: str) -> AuthResult:
-    token = sim.state.tokens.get(value or "")
+def _check_token(request: Request, sim: Simulator, value: str) -> AuthResult:
+    token = sim.state.tokens.get(value)
     account = sim.state.accounts.get(token.account_id) if token is not None else None
     if token is None or token.kind != "tsoft_token" or account is None:
-        return AuthResult(None, _failure("InvalidToken", "Token is invalid"))
+        # An unknown token names no account; the store's host still may.
+        return AuthResult(
+            account_by_host(request, sim, PLATFORM), _failure("InvalidToken", "Token is invalid")
+        )
     if token.expires_at <= sim.clock.now():
         return AuthResult(account, _failure("TokenExpired", "Token has expired"))
     if sim.revoked(account):
         return AuthResult(account, _failure("InvalidToken", "Token is invalid"))
-    method = path.split("/rest1/", 1)[-1]
+    method = request.url.path.split("/rest1/", 1)[-1]
     if account.permissions is not None and method not in account.permissions:
         return AuthResult(
             account, _failure("PermissionDenied", f"The web service user may not call {method}")
         )
+    return AuthResult(account)
+
+
+def _identify_login(request: Request, sim: Simulator) -> AuthResult:
+    """The login user names the account; the handler decides whether the login succeeds."""
+    user = request.path_params.get("user", "")
+    account = sim.state.find(PLATFORM, "api_user", user) or account_by_host(request, sim, PLATFORM)
     return AuthResult(account)
 
 
@@ -100,28 +118,14 @@ async def login(call: Call) -> Response:
     return _success(call, [{"token": value, "expirationTime": expiration}])
 
 
-def _with_form_token(handler: Any) -> Any:
-    """Accept the token from the form body when no `Token` header was sent."""
+def _with_form(handler: Any) -> Any:
+    """Hand the (already authenticated) REST1 handler its form fields."""
 
     async def run(call: Call) -> Response:
-        form = await read_form(call)
-        if call.account is None:
-            found = _check_token(call.sim, str(form.get("token") or ""), call.request.url.path)
-            if found.rejection is not None:
-                return found.rejection
-            call.account = found.account
-            if found.account is not None:
-                found.account.settle(call.now)
-        response: Response = await handler(call, form)
+        response: Response = await handler(call, await read_form(call))
         return response
 
     return run
-
-
-def _auth_optional(request: Request, sim: Simulator) -> AuthResult:
-    if request.headers.get("token") is None:
-        return AuthResult(None)
-    return _authenticate(request, sim)
 
 
 def _order_json(account: Account, pkg: SimPackage, with_products: bool) -> dict[str, Any]:
@@ -266,16 +270,16 @@ async def update_products(call: Call, form: dict[str, str]) -> Response:
 
 def spec(sim: Simulator) -> PlatformSpec:
     """T-Soft REST1 endpoints under `/tsoft`."""
-    auth = _auth_optional
+    auth = _authenticate
     endpoints = [
-        Endpoint("login", "POST", "/rest1/auth/login/{user}", login),
-        Endpoint("orderGet", "POST", "/rest1/order/get", _with_form_token(get_orders), auth),
-        Endpoint("productGet", "POST", "/rest1/product/get", _with_form_token(get_products), auth),
+        Endpoint("login", "POST", "/rest1/auth/login/{user}", login, _identify_login),
+        Endpoint("orderGet", "POST", "/rest1/order/get", _with_form(get_orders), auth),
+        Endpoint("productGet", "POST", "/rest1/product/get", _with_form(get_products), auth),
         Endpoint(
             "updateProducts",
             "POST",
             "/rest1/product/updateProducts",
-            _with_form_token(update_products),
+            _with_form(update_products),
             auth,
         ),
     ]
