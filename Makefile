@@ -50,8 +50,9 @@ fmt: sync ## Format and autofix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-typecheck: sync ## mypy --strict over every package
-	$(RUN) mypy libs services bench $(wildcard tests/*/*.py)
+typecheck: sync ## mypy --strict over every package (one run per member: each has its own tests package)
+	@set -e; for member in libs/* services/* bench $(if $(wildcard tests/e2e/*.py),tests/e2e); do \
+	  echo "mypy $$member"; $(RUN) mypy $$member; done
 
 contracts: sync ## Regenerate the committed JSON Schemas of the events
 	$(RUN) python -m kervan_contracts.export

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -91,6 +92,20 @@ class Outbox:
         one key are published in id order, and ids are taken at insert time.
         """
         return (await self.add_many(conn, [OutboxMessage(topic, key, envelope)]))[0]
+
+    async def add_tombstone(self, conn: Connection, topic: str, key: str) -> int:
+        """Queue a tombstone (key with a null value) for a compacted topic, in order with `add`.
+
+        Compaction then forgets every earlier record of the key. The row still gets an
+        `event_id` of its own so the outbox stays uniquely keyed; it is not sent as a header.
+        """
+        if not conn.is_in_transaction():
+            raise RuntimeError("Outbox.add_tombstone must run inside the business transaction")
+        row_id = await conn.fetchval(
+            self._insert_sql, uuid.uuid4(), topic, key.encode(), "{}", None
+        )
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
+        return int(row_id)
 
     async def add_many(self, conn: Connection, messages: Iterable[OutboxMessage]) -> list[int]:
         """Insert several events, in order, in the caller's transaction."""
@@ -350,12 +365,14 @@ class OutboxRelay:
                         (name, str(value).encode())
                         for name, value in json.loads(row["headers"]).items()
                     ]
+                    payload = row["payload"]
                     futures.append(
                         await producer.send(
                             row["topic"],
-                            value=bytes(row["payload"]),
+                            # A row without payload is a tombstone: a null value.
+                            value=bytes(payload) if payload is not None else None,
                             key=row["key"],
-                            headers=headers,
+                            headers=headers or None,
                         )
                     )
                 # Confirms are awaited in id order; only the confirmed prefix is marked, so a

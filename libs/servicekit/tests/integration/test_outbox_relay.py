@@ -225,3 +225,39 @@ async def test_per_key_order_holds_for_1000_keys_with_20_events_each(
         f"\n20,000 outbox rows: written in {written_seconds:.1f}s, "
         f"all consumed after {elapsed:.1f}s"
     )
+
+
+async def test_a_tombstone_follows_the_events_of_its_key_as_a_null_value(
+    make_relay: RelayFactory,
+    db: asyncpg.Pool,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., Awaitable[str]],
+    wait_until: WaitUntil,
+    status_envelope: StatusEnvelope,
+) -> None:
+    topic = await new_topic("tombstones", partitions=1)
+    before = status_envelope("store-gone")
+    outbox = Outbox(SCHEMA)
+    async with db.acquire() as conn, conn.transaction():
+        await outbox.add(conn, topic, "store-gone", before)
+        await outbox.add_tombstone(conn, topic, "store-gone")
+
+    async with record_events(kafka_bootstrap, topic) as recorder:
+        relay = make_relay()
+        await relay.start()
+        try:
+            await wait_until(lambda: _drained(db), what="outbox drained")
+            records = await recorder.wait_for(2, timeout=20)
+        finally:
+            await relay.stop()
+
+    assert [r.key for r in records] == ["store-gone", "store-gone"]
+    assert records[0].value["event_id"] == str(before.event_id)
+    assert records[1].value is None  # the tombstone: key with a null value
+    assert records[1].headers == {}
+
+
+async def test_a_tombstone_needs_the_business_transaction(db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        with pytest.raises(RuntimeError, match="inside the business transaction"):
+            await Outbox(SCHEMA).add_tombstone(conn, "any-topic", "k")

@@ -1,0 +1,155 @@
+"""Reading a store's marketplace credentials from Vault, for order-ingest and catalog-sync.
+
+Each service reads with its own Vault token (a read-only policy on the credentials path, see
+deploy/vault/). Credentials are cached per store and dropped when `CredentialsChanged` says a
+newer version exists, so a rotation reaches the next call without polling Vault. Values are
+`SecretStr` and never appear in reprs, logs or exception texts.
+
+Vault is called with httpx (async) rather than hvac (blocking), so nothing blocks the loop and
+servicekit needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from kervan_contracts.credentials.v1 import CredentialsChanged
+from kervan_servicekit.settings import VaultSettings
+
+DEFAULT_PREFIX = "marketplace-credentials"
+
+
+class CredentialsUnavailableError(RuntimeError):
+    """Vault could not be read (unreachable, sealed, permission denied). Retry later."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class StoreCredentials:
+    """One store's credentials at one Vault version."""
+
+    store_id: str
+    version: int
+    fields: Mapping[str, SecretStr]
+
+    def value(self, name: str) -> str:
+        """The plain value of one field (use it only while building a request)."""
+        return self.fields[name].get_secret_value()
+
+    def plain(self) -> dict[str, str]:
+        """Every field as plain text (e.g. for `AdapterFactory.create(credentials=...)`)."""
+        return {name: secret.get_secret_value() for name, secret in self.fields.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreCredentials(store_id={self.store_id!r}, version={self.version}, "
+            f"fields={sorted(self.fields)})"
+        )
+
+
+@dataclass(slots=True)
+class _Cached:
+    credentials: StoreCredentials | None
+    fetched_at: float
+
+
+class CredentialsReader:
+    """Per-store cached reads of `<mount>/data/<prefix>/<store_id>` (KV v2).
+
+    `max_age_seconds` bounds how long an entry is trusted without an event (a safety net for a
+    missed `CredentialsChanged`); `None` keeps entries until an event drops them.
+    """
+
+    def __init__(
+        self,
+        vault: VaultSettings,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_age_seconds: float | None = 300.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._base = f"{vault.addr.rstrip('/')}/v1/{quote(vault.kv_mount)}/data/{prefix.strip('/')}"
+        self._token = vault.token
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=vault.timeout_seconds, follow_redirects=False
+        )
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, store_id: str) -> StoreCredentials | None:
+        """The store's current credentials (None when it has none). One Vault read per miss."""
+        cached = self._fresh(store_id)
+        if cached is not None:
+            return cached.credentials
+        async with self._locks.setdefault(store_id, asyncio.Lock()):
+            cached = self._fresh(store_id)  # a concurrent caller may have filled it
+            if cached is not None:
+                return cached.credentials
+            credentials = await self._read(store_id)
+            self._cache[store_id] = _Cached(credentials, self._clock())
+            return credentials
+
+    def invalidate(self, store_id: str) -> None:
+        """Forget a store's entry (e.g. after the platform answered 401/403)."""
+        self._cache.pop(store_id, None)
+
+    def on_credentials_changed(self, event: CredentialsChanged) -> bool:
+        """Apply a `CredentialsChanged`; True when the cached entry was dropped.
+
+        Older events (version below the cached one) are replays and change nothing.
+        """
+        cached = self._cache.get(event.store_id)
+        if cached is None:
+            return False
+        held = cached.credentials.version if cached.credentials else 0
+        if not event.deleted and event.version <= held:
+            return False
+        del self._cache[event.store_id]
+        return True
+
+    def _fresh(self, store_id: str) -> _Cached | None:
+        cached = self._cache.get(store_id)
+        if cached is None:
+            return None
+        if self._max_age is not None and self._clock() - cached.fetched_at > self._max_age:
+            return None
+        return cached
+
+    async def _read(self, store_id: str) -> StoreCredentials | None:
+        url = f"{self._base}/{quote(store_id, safe='')}"
+        try:
+            response = await self._client.get(
+                url, headers={"X-Vault-Token": self._token.get_secret_value()}
+            )
+        except httpx.HTTPError as exc:
+            raise CredentialsUnavailableError(f"vault unreachable ({type(exc).__name__})") from None
+        if response.status_code == 404:
+            return None  # never written, or destroyed
+        if response.status_code != 200:
+            raise CredentialsUnavailableError(f"vault answered {response.status_code}")
+        try:
+            body = response.json()["data"]
+            data = body.get("data") or {}
+            version = int(body["metadata"]["version"])
+        except (ValueError, KeyError, TypeError):
+            raise CredentialsUnavailableError("vault answered an unexpected body") from None
+        if not data:
+            return None  # the current version is soft-deleted
+        fields = MappingProxyType({str(k): SecretStr(str(v)) for k, v in data.items()})
+        return StoreCredentials(store_id=store_id, version=version, fields=fields)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the reader created it."""
+        if self._owns_client:
+            await self._client.aclose()
