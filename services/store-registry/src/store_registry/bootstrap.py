@@ -1,0 +1,179 @@
+"""Composition root: settings → adapters → use cases → ASGI app. Nothing connects at import."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from kervan_contracts.topics import TOPICS, dlq_topic
+from kervan_servicekit.broker import build_broker
+from kervan_servicekit.health import HealthEndpoints, kafka_check, postgres_check, relay_check
+from kervan_servicekit.metrics import ServiceMetrics, metric_prefix
+from kervan_servicekit.migrations import MigrationSet, load_migrations, migrate
+from kervan_servicekit.outbox import OutboxRelay, ProducerLike, default_producer_factory
+from kervan_servicekit.retry import RetryPolicy
+from kervan_servicekit.runtime import Lifecycle, create_pool
+from kervan_servicekit.topics import ensure_topics
+from store_registry import __version__
+from store_registry.adapters.outbox import TombstoneProducer
+from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
+from store_registry.adapters.postgres import PgUnitOfWork, PgUnitOfWorkFactory
+from store_registry.app.services import Collaborators
+from store_registry.entrypoints.api import ApiDependencies, create_app
+from store_registry.entrypoints.auth import Authenticator
+from store_registry.entrypoints.consumer import register_api_status_consumer
+from store_registry.settings import StoreRegistrySettings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+SOURCE = "store-registry"
+
+
+def service_migrations() -> MigrationSet:
+    """The service's own numbered SQL files."""
+    return MigrationSet(SOURCE, load_migrations(MIGRATIONS_DIR))
+
+
+async def migrate_database(settings: StoreRegistrySettings) -> list[str]:
+    """Apply servicekit's and the service's migrations in the service schema."""
+    return await migrate(
+        settings.postgres.dsn.get_secret_value(), settings.db_schema, service_migrations()
+    )
+
+
+async def create_topics(settings: StoreRegistrySettings) -> list[str]:
+    """Create the stores topic (compacted) and the consumer's DLQ when missing."""
+    stores_spec = dataclasses.replace(TOPICS["kervan.stores.v1"], name=settings.stores_topic)
+    api_spec = dataclasses.replace(TOPICS["kervan.api-status.v1"], name=settings.api_status_topic)
+    return await ensure_topics(
+        settings.kafka.bootstrap,
+        [stores_spec, api_spec, dlq_topic(settings.consumer_group)],
+        replication_factor=settings.kafka.replication_factor,
+        request_timeout=settings.kafka.request_timeout_seconds,
+    )
+
+
+class _PoolHolder:
+    """Unit-of-work factory whose pool is created in the lifespan (inside the server's loop)."""
+
+    def __init__(self, settings: StoreRegistrySettings) -> None:
+        self._settings = settings
+        self.factory: PgUnitOfWorkFactory | None = None
+
+    def __call__(self, *, read_only: bool = False) -> PgUnitOfWork:
+        if self.factory is None:
+            raise RuntimeError("the database pool is not open yet")
+        return self.factory(read_only=read_only)
+
+
+def relay_producer_factory(
+    settings: StoreRegistrySettings,
+) -> Callable[[], ProducerLike]:
+    """Idempotent acks=all producer that also understands our tombstone rows."""
+
+    def build() -> ProducerLike:
+        return TombstoneProducer(
+            default_producer_factory(
+                settings.kafka.bootstrap,
+                f"{settings.service_name}-outbox-relay",
+                settings.outbox.publish_timeout_seconds,
+            )
+        )
+
+    return build
+
+
+def build_app(
+    settings: StoreRegistrySettings,
+    *,
+    consume: bool = True,
+    producer_factory: Callable[[], ProducerLike] | None = None,
+) -> FastAPI:
+    """The full service: API, outbox relay and API status consumer, wired to real servers.
+
+    `producer_factory` replaces the relay's Kafka producer (tests inject failures with it).
+    """
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(settings.service_name, registry)
+    metrics.set_build_info(__version__)
+    health = HealthEndpoints(registry, check_timeout=settings.readiness_check_timeout_seconds)
+    uow = _PoolHolder(settings)
+    r = settings.retry
+    broker = build_broker(
+        service=settings.service_name,
+        kafka=settings.kafka,
+        retry=RetryPolicy(
+            max_attempts=r.max_attempts,
+            base_delay=r.base_delay_seconds,
+            max_delay=r.max_delay_seconds,
+            multiplier=r.multiplier,
+            jitter=r.jitter,
+        ),
+        registry=registry,
+        metrics=metrics,
+    )
+    if consume:
+        register_api_status_consumer(
+            broker, topic=settings.api_status_topic, group=settings.consumer_group, uow=uow
+        )
+    relay = OutboxRelay(
+        dsn=settings.postgres.dsn.get_secret_value(),
+        schema=settings.db_schema,
+        service=settings.service_name,
+        bootstrap=settings.kafka.bootstrap,
+        settings=settings.outbox,
+        metrics=metrics,
+        producer_factory=producer_factory or relay_producer_factory(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await migrate_database(settings)
+        if settings.create_topics:
+            await create_topics(settings)
+        pool_settings = settings.postgres.model_copy(update={"schema_name": settings.db_schema})
+        pool: asyncpg.Pool = await create_pool(pool_settings)
+        uow.factory = PgUnitOfWorkFactory(
+            pool, schema=settings.db_schema, stores_topic=settings.stores_topic
+        )
+        health.add_check("postgres", postgres_check(pool))
+        health.add_check("kafka", kafka_check(broker))
+        health.add_check("outbox_relay", relay_check(relay), informational=True)
+        lifecycle = Lifecycle(health=health, broker=broker, relay=relay, pool=pool)
+        async with lifecycle.lifespan():
+            yield
+
+    deps = ApiDependencies(
+        uow=uow,
+        env=Collaborators(catalog=MarketplaceCatalog(), validate_store_url=validate_store_url),
+        auth=Authenticator.from_settings(settings.tokens, settings.admin_token),
+        registry=registry,
+        max_body_bytes=settings.max_body_bytes,
+        health=health,
+        lifespan=lifespan,
+        metric_prefix=metric_prefix(settings.service_name),
+    )
+    app = create_app(deps)
+    app.state.health = health
+    app.state.relay = relay
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, built without any server (what `openapi.json` holds)."""
+    settings = StoreRegistrySettings(admin_token=None, tokens=[])
+    app = build_app(settings, consume=False)
+    document: dict[str, Any] = app.openapi()
+    return document
+
+
+def run_blocking(coro_factory: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from synchronous code (CLI commands)."""
+    return asyncio.run(coro_factory())

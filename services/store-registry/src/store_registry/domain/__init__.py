@@ -1,0 +1,1 @@
+"""The store-registry domain: plain Python, no I/O."""

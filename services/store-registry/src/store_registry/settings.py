@@ -1,0 +1,65 @@
+"""store-registry settings (env prefix `STORE_REGISTRY_`; Kafka/PostgreSQL from `KERVAN_*`)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from kervan_contracts import topics
+from kervan_servicekit.settings import ServiceSettings
+from store_registry.domain.access import Role
+
+
+class TokenGrant(BaseModel):
+    """One API token: its SHA-256 (hex), a name recorded as the actor, and its role."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Actor name in audit.")
+    role: Role = Field(description="admin, operator or viewer.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the token.")
+
+
+class StoreRegistrySettings(ServiceSettings):
+    """Everything store-registry reads from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORE_REGISTRY_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    service_name: str = Field(
+        default="store-registry", description="Service name (consumer group, metrics prefix)."
+    )
+    http_port: int = Field(default=8081, ge=0, le=65535, description="HTTP port.")
+    db_schema: str = Field(
+        default="store_registry",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL schema owning the service's tables.",
+    )
+    tokens: list[TokenGrant] = Field(
+        default_factory=list,
+        description='API tokens as JSON: `[{"name": "erp", "role": "admin", "sha256": "<hex>"}]`. '
+        "Only hashes are configured; `python -m store_registry hash-token` prints one.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KERVAN_ADMIN_TOKEN", "STORE_REGISTRY_ADMIN_TOKEN"),
+        description="Development admin token (plain, `make up` sets it); hashed at start, "
+        "recorded as actor `admin`. Env `KERVAN_ADMIN_TOKEN`.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    stores_topic: str = Field(default=topics.STORES, description="Topic the store events go to.")
+    api_status_topic: str = Field(
+        default=topics.API_STATUS, description="Topic the API status column is consumed from."
+    )
+    consumer_group: str = Field(
+        default="store-registry", description="Kafka consumer group of the API status consumer."
+    )
+    create_topics: bool = Field(
+        default=True, description="Create missing topics (compacted) at start."
+    )
