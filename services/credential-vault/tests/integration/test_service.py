@@ -1,0 +1,139 @@
+"""Store lifecycle, credentials, checks and Vault outages on real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kervan_contracts import topics
+from kervan_testkit.events import record_events
+
+from ..conftest import (  # noqa: TID252 - shared helpers
+    Sim,
+    random_credentials,
+)
+from .conftest import ADMIN, Running, VaultProxy, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def for_store(records: list[Any], store_id: str) -> list[Any]:
+    return [r for r in records if r[0] == store_id]
+
+
+async def status_of(service: Running, store_id: str) -> dict[str, Any] | None:
+    response = await service.client.get(f"/v1/stores/{store_id}/api-status", headers=ADMIN)
+    return response.json() if response.status_code == 200 else None
+
+
+async def test_store_lifecycle_end_to_end(
+    service: Running,
+    sim: Sim,
+    snapshot: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    kafka_bootstrap: str,
+) -> None:
+    store_id = unique_name("store")
+    creds = random_credentials("trendyol")
+    await sim.account("trendyol", creds)
+    async with record_events(kafka_bootstrap, topics.API_STATUS, topics.CREDENTIALS) as rec:
+        await service.publish_store(snapshot(store_id, "trendyol", version=1))
+
+        async def projected() -> bool:
+            return await status_of(service, store_id) is not None
+
+        await wait_until(projected, what="the store projection")
+        url = f"/v1/stores/{store_id}/credentials"
+        put = await service.client.put(
+            url, json={"platform": "trendyol", "fields": creds}, headers=ADMIN
+        )
+        assert put.status_code == 200, put.text
+        stored = service.secret(store_id)
+        assert stored is not None
+        assert stored["data"] == creds
+        assert stored["metadata"]["version"] == put.json()["vault_version"] == 1
+        check = await service.client.post(f"{url}/test", headers=ADMIN)
+        assert check.json()["status"] == "valid"
+
+        # Test mode on: the service re-checks by itself, against the sandbox base.
+        sim.paths.clear()
+        await service.publish_store(
+            snapshot(store_id, "trendyol", version=2, test_mode=True), "updated"
+        )
+
+        async def rechecked() -> bool:
+            status = await status_of(service, store_id)
+            return bool(status and status["test_mode"])
+
+        await wait_until(rechecked, what="the re-check in test mode")
+        assert sim.paths
+        assert all(p.startswith("/trendyol-sandbox/") for p in sim.paths)
+
+        await service.publish_store(snapshot(store_id, "trendyol", version=3), "deleted")
+
+        async def destroyed() -> bool:
+            return service.secret(store_id) is None
+
+        await wait_until(destroyed, what="the secret destroyed")
+        await wait_until(
+            lambda: _has_tombstones(rec.records, store_id), what="the tombstones", timeout=30
+        )
+    mine = for_store(rec.records, store_id)
+    statuses = [
+        r[2]["data"]["status"] if r[2] else None for r in mine if r.topic == topics.API_STATUS
+    ]
+    assert statuses == ["unknown", "valid", "valid", "unknown", None]
+    changes = [r[2] for r in mine if r.topic == topics.CREDENTIALS]
+    assert changes[0]["data"]["version"] == 1
+    assert changes[0]["data"]["fields_set"] == ["api_key", "api_secret", "seller_id"]
+    assert changes[1]["data"]["deleted"] is True
+    assert changes[2] is None
+    gone = await service.client.get(f"/v1/stores/{store_id}/credentials", headers=ADMIN)
+    assert gone.status_code == 404
+
+
+async def _has_tombstones(records: list[Any], store_id: str) -> bool:
+    return sum(1 for r in records if r[0] == store_id and r[2] is None) >= 2
+
+
+async def test_vault_outage_answers_503_writes_nothing_and_recovers(
+    service: Running,
+    vault_proxy: VaultProxy,
+    snapshot: Callable[..., Any],
+    unique_name: Callable[[str], str],
+) -> None:
+    store_id = unique_name("store")
+    await service.publish_store(snapshot(store_id, "n11", version=1))
+
+    async def projected() -> bool:
+        return await status_of(service, store_id) is not None
+
+    await wait_until(projected, what="the store projection")
+    conn = await service.db()
+    try:
+        outbox_before = await conn.fetchval("SELECT count(*) FROM outbox")
+        await vault_proxy.stop()
+        body = {"platform": "n11", "fields": random_credentials("n11")}
+        url = f"/v1/stores/{store_id}/credentials"
+        down = await service.client.put(url, json=body, headers=ADMIN)
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "secret_store_unavailable"
+        assert (await service.client.post(f"{url}/test", headers=ADMIN)).status_code in {404, 503}
+        assert await conn.fetchval("SELECT count(*) FROM credential_metadata") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == outbox_before
+        await vault_proxy.start()  # same port: the service recovers without a restart
+        up = await service.client.put(url, json=body, headers=ADMIN)
+        assert up.status_code == 200, up.text
+        assert service.secret(store_id) is not None
+    finally:
+        await conn.close()
+
+
+async def test_health_and_metrics(service: Running) -> None:
+    assert (await service.client.get("/healthz")).status_code == 200
+    ready = await service.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    metrics = await service.client.get("/metrics")
+    assert "kervan_credential_vault_build_info" in metrics.text
