@@ -20,6 +20,7 @@ from kervan_marketplaces import (
     IntegratorIdentity,
     MarketplaceSettings,
     PlatformUrls,
+    simulator_urls,
 )
 
 SIM = "http://127.0.0.1:8090"
@@ -28,17 +29,7 @@ PLATFORMS = ("trendyol", "hepsiburada", "n11", "amazon_tr", "ideasoft", "tsoft")
 
 def sim_urls() -> dict[str, PlatformUrls]:
     """Production = `<sim>/<platform>`, sandbox = `<sim>/<platform>-sandbox` (the sim's mounts)."""
-    urls = {}
-    for platform in PLATFORMS:
-        roles = ("oms", "listing", "catalog") if platform == "hepsiburada" else ("api",)
-        prod = dict.fromkeys(roles, f"{SIM}/{platform}")
-        sandbox = dict.fromkeys(roles, f"{SIM}/{platform}-sandbox")
-        if platform == "amazon_tr":
-            for table, base in ((prod, f"{SIM}/amazon_tr"), (sandbox, f"{SIM}/amazon_tr-sandbox")):
-                table["lwa"] = f"{base}/auth/o2/token"
-                table["consent"] = f"{base}/apps/authorize/consent"
-        urls[platform] = PlatformUrls(production=prod, sandbox=sandbox)
-    return urls
+    return simulator_urls(SIM)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from kervan_marketplaces import BaseUrlPolicy, UnsafeBaseUrl, validate_base_url
+from kervan_marketplaces import BaseUrlPolicy, MarketplaceSettings, UnsafeBaseUrl, validate_base_url
 from kervan_marketplaces.urls import check_public_address
 
 SIM = "http://127.0.0.1:8090"
@@ -138,3 +138,22 @@ def test_public_address_check_unwraps_mapped_addresses() -> None:
     check_public_address(ipaddress.ip_address("8.8.8.8"))
     with pytest.raises(UnsafeBaseUrl):
         check_public_address(ipaddress.ip_address("::ffff:10.1.2.3"))
+
+
+def test_simulator_url_points_every_sandbox_at_the_simulator_and_keeps_production() -> None:
+    settings = MarketplaceSettings(simulator_url="http://127.0.0.1:8090/")
+    assert settings.simulator_origins == ["http://127.0.0.1:8090"]
+    assert settings.urls["trendyol"].sandbox == {"api": "http://127.0.0.1:8090/trendyol-sandbox"}
+    assert settings.urls["trendyol"].production == {"api": "https://apigw.trendyol.com"}
+    assert set(settings.urls["hepsiburada"].sandbox) == {"oms", "listing", "catalog"}
+    amazon = settings.urls["amazon_tr"].sandbox
+    assert amazon["lwa"] == "http://127.0.0.1:8090/amazon_tr-sandbox/auth/o2/token"
+    assert amazon["consent"] == "http://127.0.0.1:8090/amazon_tr-sandbox/apps/authorize/consent"
+    # Platforms without a sandbox of their own get the simulator's in test mode.
+    assert settings.urls["n11"].sandbox == {"api": "http://127.0.0.1:8090/n11-sandbox"}
+
+
+def test_without_a_simulator_url_nothing_points_at_loopback() -> None:
+    settings = MarketplaceSettings()
+    assert settings.simulator_origins == []
+    assert all("127.0.0.1" not in str(urls) for urls in settings.urls.values())

@@ -223,3 +223,26 @@ def test_validate_request_checks_params_auth_and_body() -> None:
             {"appkey": "a", "appsecret": "b"},
             {},
         )
+
+
+async def test_the_seller_panel_shows_the_issued_credentials(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_sim/accounts",
+        json={
+            "platform": "n11",
+            "seller_id": "panel-seller",
+            "credentials": {"app_key": "panel-key", "app_secret": "panel-secret"},
+        },
+    )
+    account_id = created.json()["account_id"]
+    shown = await client.get(f"/_sim/accounts/{account_id}/credentials")
+    assert shown.status_code == 200
+    assert shown.json() == {
+        "platform": "n11",
+        "credentials": {"app_key": "panel-key", "app_secret": "panel-secret"},
+    }
+    # The account summary itself never carries them.
+    summary = (await client.get(f"/_sim/accounts/{account_id}")).json()
+    assert "panel-secret" not in str(summary)
+    missing = await client.get("/_sim/accounts/nope/credentials")
+    assert missing.status_code == 404

@@ -33,7 +33,12 @@ from kervan_marketplaces.models import (
 )
 from kervan_marketplaces.ratelimit import LimiterRegistry, Rate, TokenBucket
 from kervan_marketplaces.retry import RetryPolicy
-from kervan_marketplaces.settings import IntegratorIdentity, MarketplaceSettings, PlatformUrls
+from kervan_marketplaces.settings import (
+    IntegratorIdentity,
+    MarketplaceSettings,
+    PlatformUrls,
+    simulator_urls,
+)
 from kervan_marketplaces.urls import BaseUrlPolicy, validate_base_url
 
 __all__ = [
@@ -68,5 +73,6 @@ __all__ = [
     "UnsafeBaseUrl",
     "UnsupportedOperation",
     "UpdateType",
+    "simulator_urls",
     "validate_base_url",
 ]

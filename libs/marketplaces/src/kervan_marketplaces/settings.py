@@ -9,7 +9,9 @@ hosts, a configured sandbox host (`allowed_sandbox_hosts`), or an explicit simul
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORE_DOMAIN = "{store_domain}"
@@ -62,6 +64,25 @@ def _default_urls() -> dict[str, PlatformUrls]:
         "ideasoft": PlatformUrls(production={"api": "https://{store_domain}"}),
         "tsoft": PlatformUrls(production={"api": "https://{store_domain}"}),
     }
+
+
+def simulator_urls(origin: str) -> dict[str, PlatformUrls]:
+    """Every platform served by marketplace-sim at `origin`: production `<origin>/<platform>`,
+    sandbox `<origin>/<platform>-sandbox` (the simulator's two mounts per platform)."""
+    origin = origin.rstrip("/")
+    urls: dict[str, PlatformUrls] = {}
+    for platform, defaults in _default_urls().items():
+        roles = set(defaults.production) | set(defaults.sandbox)
+        tables = []
+        for mount in (platform, f"{platform}-sandbox"):
+            base = f"{origin}/{mount}"
+            table = dict.fromkeys(sorted(roles - {"lwa", "consent"}), base)
+            if platform == "amazon_tr":
+                table["lwa"] = f"{base}/auth/o2/token"
+                table["consent"] = f"{base}/apps/authorize/consent"
+            tables.append(table)
+        urls[platform] = PlatformUrls(production=tables[0], sandbox=tables[1])
+    return urls
 
 
 DOCUMENTED_HOSTS: dict[str, frozenset[str]] = {
@@ -131,6 +152,12 @@ class MarketplaceSettings(BaseSettings):
         description="Exact `http://127.0.0.1:<port>` origins of marketplace-sim; only these may "
         "use plain http or a loopback address.",
     )
+    simulator_url: str = Field(
+        default="",
+        description="marketplace-sim origin (`http://127.0.0.1:8090`). When set, every "
+        "platform's sandbox (test mode) URLs point at the simulator and the origin joins "
+        "`simulator_origins`; production URLs stay as they are. `make up` sets it.",
+    )
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     retry_attempts: int = Field(default=5, ge=1, le=20)
@@ -149,3 +176,15 @@ class MarketplaceSettings(BaseSettings):
         description="Resolve each host before calling it and refuse private addresses.",
     )
     integrator: IntegratorIdentity = Field(default_factory=IntegratorIdentity)
+
+    @model_validator(mode="after")
+    def _point_sandboxes_at_the_simulator(self) -> Self:
+        if self.simulator_url:
+            origin = self.simulator_url.rstrip("/")
+            for platform, sim in simulator_urls(origin).items():
+                current = self.urls.get(platform)
+                production = current.production if current else sim.production
+                self.urls[platform] = PlatformUrls(production=production, sandbox=sim.sandbox)
+            if origin not in self.simulator_origins:
+                self.simulator_origins = [*self.simulator_origins, origin]
+        return self

@@ -222,6 +222,17 @@ class ControlApi:
         account = self.find_account(request)
         return account if isinstance(account, Response) else json_response(account_view(account))
 
+    async def get_credentials(self, request: Request) -> Response:
+        """The seller panel's API page: the credentials the platform issued to this account.
+
+        A real seller copies these from the marketplace's panel into Kervan; the demo seeding
+        of `make up` does the same through this route.
+        """
+        account = self.find_account(request)
+        if isinstance(account, Response):
+            return account
+        return json_response({"platform": account.platform, "credentials": account.credentials})
+
     async def add_order(self, request: Request) -> Response:
         account = self.find_account(request)
         if isinstance(account, Response):
@@ -431,6 +442,7 @@ class ControlApi:
             Route("/accounts", self.list_accounts, methods=["GET"]),
             Route(acct, self.get_account, methods=["GET"]),
             Route(acct, self.patch_account, methods=["PATCH"]),
+            Route(f"{acct}/credentials", self.get_credentials, methods=["GET"]),
             Route(f"{acct}/orders", self.add_order, methods=["POST"]),
             Route(f"{acct}/orders/bulk", self.add_orders_bulk, methods=["POST"]),
             Route(f"{acct}/orders/{{order_number}}", self.get_order, methods=["GET"]),
