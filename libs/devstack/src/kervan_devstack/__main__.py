@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from kervan_devstack.apps import AppRunner, load_apps
+from kervan_devstack.apps import AppRunner, load_apps_file
 from kervan_devstack.errors import DevstackError
 from kervan_devstack.settings import ENV_STATE_DIR, PORT_ENV, Ports, repo_root
 from kervan_devstack.stack import ALL_SERVICES, Devstack, Service
@@ -122,7 +122,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _apps(stack: Devstack) -> AppRunner:
-    return AppRunner(stack.state_dir, load_apps(repo_root()))
+    spec = load_apps_file(repo_root())
+    return AppRunner(stack.state_dir, spec.apps, spec.env, spec.demo)
 
 
 def _asdict(ports: Ports) -> dict[str, int]:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kervan_devstack._proc import (
     LOOPBACK,
@@ -54,11 +55,33 @@ class AppSpec:
         return f"http://{LOOPBACK}:{self.port}"
 
 
-def load_apps(repo_root: Path | None) -> list[AppSpec]:
-    """Apps declared in ``<repo root>/devstack.toml`` whose module is installed, in file order."""
+@dataclass(frozen=True, slots=True)
+class AppsFile:
+    """``devstack.toml``: the apps, variables every app gets, and the cross-app demo step."""
+
+    apps: list[AppSpec] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    demo: tuple[str, ...] = ()
+
+
+def load_apps_file(repo_root: Path | None) -> AppsFile:
+    """Read ``<repo root>/devstack.toml``; an absent file means no apps."""
     if repo_root is None or not (repo_root / APPS_FILE).is_file():
-        return []
+        return AppsFile()
     raw = tomllib.loads((repo_root / APPS_FILE).read_text())
+    return AppsFile(
+        apps=_apps(raw),
+        env={str(k): str(v) for k, v in raw.get("env", {}).items()},
+        demo=tuple(str(a) for a in raw.get("demo", {}).get("args", ())),
+    )
+
+
+def load_apps(repo_root: Path | None) -> list[AppSpec]:
+    """Apps declared in ``<repo root>/devstack.toml``, in file order."""
+    return load_apps_file(repo_root).apps
+
+
+def _apps(raw: dict[str, Any]) -> list[AppSpec]:
     apps: list[AppSpec] = []
     for entry in raw.get("app", []):
         try:
@@ -82,9 +105,17 @@ def load_apps(repo_root: Path | None) -> list[AppSpec]:
 class AppRunner:
     """Starts, stops and reports the apps of one state dir."""
 
-    def __init__(self, state_dir: Path, apps: list[AppSpec]) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        apps: list[AppSpec],
+        shared_env: dict[str, str] | None = None,
+        demo: tuple[str, ...] = (),
+    ) -> None:
         self.state_dir = state_dir
         self.apps = apps
+        self.shared_env = shared_env or {}
+        self.demo = demo
 
     def _pid_file(self, app: AppSpec) -> Path:
         return self.state_dir / "run" / f"app-{app.name}.json"
@@ -117,12 +148,16 @@ class AppRunner:
 
     def up(self, base_env: dict[str, str]) -> dict[str, str]:
         """Start every app not yet running, in order; returns the variables to export."""
-        env = {**os.environ, **base_env, **self.exports()}
+        env = {**os.environ, **base_env, **self.shared_env, **self.exports()}
+        started = False
         for app in self.apps:
             if self.running(app) is not None:
                 continue
             ensure_port_free(app.port, app.name, f"stop it or change its port in {APPS_FILE}")
             self._start(app, env)
+            started = True
+        if started and self.demo:
+            self._run("demo", self.demo, env)
         return self.exports()
 
     def _start(self, app: AppSpec, env: dict[str, str]) -> None:
@@ -145,17 +180,26 @@ class AppRunner:
             log_path=log_path,
         )
         if app.seed:
-            result = subprocess.run(  # noqa: S603 - argv comes from the repo's devstack.toml
-                [sys.executable, *app.seed],
-                env={**env, **app.env},
-                cwd=self.state_dir,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise DevstackError(f"seeding {app.name} failed: {last[0]}")
+            self._run(f"seeding {app.name}", app.seed, {**env, **app.env})
+
+    def _run(self, what: str, args: tuple[str, ...], env: dict[str, str]) -> None:
+        """Run a seeding step with the venv's Python; its output goes to the state dir's logs."""
+        log_path = self.state_dir / "logs" / f"{what.replace(' ', '-')}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(  # noqa: S603 - argv comes from the repo's devstack.toml
+            [sys.executable, *args],
+            env=env,
+            cwd=self.state_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log_path.write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DevstackError(f"{what} failed: {last[0]} (see {log_path})")
+        if result.stderr.strip():
+            print(result.stderr.rstrip(), file=sys.stderr)
 
     def down(self) -> list[str]:
         """Stop the apps this state dir started, last started first."""
