@@ -1,0 +1,36 @@
+"""Marketplace adapters for stores, with credentials from a CredentialsSource."""
+
+from __future__ import annotations
+
+from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
+from order_ingest.app.ports import CredentialsSource, MissingCredentialsError
+from order_ingest.domain.store import StoreProfile
+
+# The credential field that names the seller account on each platform.
+_SELLER_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
+
+
+class FactoryAdapterProvider:
+    """AdapterProvider over one process-wide `AdapterFactory` (shared limiters and tokens)."""
+
+    def __init__(self, factory: AdapterFactory, credentials: CredentialsSource) -> None:
+        self._factory = factory
+        self._credentials = credentials
+
+    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
+        """See AdapterProvider."""
+        credentials = await self._credentials.read(store.store_id)
+        if not credentials:
+            raise MissingCredentialsError(store.store_id)
+        seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
+        return self._factory.create(
+            store.platform,
+            store_id=store.store_id,
+            seller_id=seller_id,
+            credentials=credentials,
+            test_mode=store.test_mode,
+        )
+
+    def invalidate(self, store_id: str) -> None:
+        """See AdapterProvider."""
+        self._credentials.invalidate(store_id)

@@ -1,0 +1,404 @@
+"""Unit of work and repositories over asyncpg (the service's schema is the search_path)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from kervan_contracts.credentials.v1 import ApiStatus
+from kervan_contracts.event import EventPayload
+from kervan_contracts.orders.v1 import Order, OrderStatus
+from kervan_contracts.registry import key_for, make_envelope
+from kervan_servicekit import Outbox
+from kervan_servicekit.db import Connection as Conn
+from kervan_servicekit.outbox import OutboxMessage
+from order_ingest.app.ports import IngestState
+from order_ingest.domain.order import IngestedOrder
+from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
+
+
+class PgStores:
+    """Projections of stores, API status and credential versions."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def get(self, store_id: str) -> StoreProfile | None:
+        """See StoreRepository."""
+        row = await self._conn.fetchrow("SELECT * FROM stores WHERE store_id = $1", store_id)
+        if row is None:
+            return None
+        return StoreProfile(
+            store_id=row["store_id"],
+            platform=row["platform"],
+            title=row["title"],
+            active=row["active"],
+            test_mode=row["test_mode"],
+            order_transfer_enabled=row["order_transfer_enabled"],
+            stock_deduction_enabled=row["stock_deduction_enabled"],
+            default_warehouse_id=row["default_warehouse_id"],
+            version=row["version"],
+        )
+
+    async def upsert(self, profile: StoreProfile) -> bool:
+        """See StoreRepository."""
+        applied = await self._conn.fetchval(
+            """
+            INSERT INTO stores (store_id, platform, title, active, test_mode,
+                order_transfer_enabled, stock_deduction_enabled, default_warehouse_id, version)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (store_id) DO UPDATE SET
+                platform = EXCLUDED.platform, title = EXCLUDED.title,
+                active = EXCLUDED.active, test_mode = EXCLUDED.test_mode,
+                order_transfer_enabled = EXCLUDED.order_transfer_enabled,
+                stock_deduction_enabled = EXCLUDED.stock_deduction_enabled,
+                default_warehouse_id = EXCLUDED.default_warehouse_id,
+                version = EXCLUDED.version, projected_at = now()
+            WHERE stores.version < EXCLUDED.version
+            RETURNING true
+            """,
+            profile.store_id,
+            profile.platform,
+            profile.title,
+            profile.active,
+            profile.test_mode,
+            profile.order_transfer_enabled,
+            profile.stock_deduction_enabled,
+            profile.default_warehouse_id,
+            profile.version,
+        )
+        return bool(applied)
+
+    async def delete(self, store_id: str) -> None:
+        """See StoreRepository."""
+        await self._conn.execute("DELETE FROM stores WHERE store_id = $1", store_id)
+
+    async def api_status(self, store_id: str) -> ApiStatusView | None:
+        """See StoreRepository."""
+        row = await self._conn.fetchrow(
+            "SELECT status, reason_code, checked_at FROM api_statuses WHERE store_id = $1",
+            store_id,
+        )
+        if row is None:
+            return None
+        return ApiStatusView(ApiStatus(row["status"]), row["reason_code"], row["checked_at"])
+
+    async def record_api_status(self, store_id: str, view: ApiStatusView) -> bool:
+        """See StoreRepository."""
+        applied = await self._conn.fetchval(
+            """
+            INSERT INTO api_statuses (store_id, status, reason_code, checked_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (store_id) DO UPDATE SET status = EXCLUDED.status,
+                reason_code = EXCLUDED.reason_code, checked_at = EXCLUDED.checked_at
+            WHERE api_statuses.checked_at < EXCLUDED.checked_at
+            RETURNING true
+            """,
+            store_id,
+            view.status.value,
+            view.reason_code,
+            view.checked_at,
+        )
+        return bool(applied)
+
+    async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
+        """See StoreRepository."""
+        applied = await self._conn.fetchval(
+            """
+            INSERT INTO credential_versions (store_id, version, deleted, changed_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (store_id) DO UPDATE SET version = EXCLUDED.version,
+                deleted = EXCLUDED.deleted, changed_at = EXCLUDED.changed_at
+            WHERE credential_versions.version < EXCLUDED.version
+            RETURNING true
+            """,
+            store_id,
+            view.version,
+            view.deleted,
+            view.changed_at,
+        )
+        return bool(applied)
+
+    async def store_ids(self) -> list[str]:
+        """See StoreRepository."""
+        rows = await self._conn.fetch("SELECT store_id FROM stores ORDER BY store_id")
+        return [r["store_id"] for r in rows]
+
+
+_ORDER_COLUMNS = (
+    "store_id, order_number, platform, status, first_seen_at, deduction_wanted, "
+    "warehouse_id, snapshot::text AS snapshot, state::text AS state"
+)
+
+
+def _order_from(row: asyncpg.Record) -> IngestedOrder:
+    return IngestedOrder.restore(
+        store_id=row["store_id"],
+        order_number=row["order_number"],
+        platform=row["platform"],
+        status=OrderStatus(row["status"]),
+        first_seen_at=row["first_seen_at"],
+        deduction_wanted=row["deduction_wanted"],
+        warehouse_id=row["warehouse_id"],
+        snapshot=Order.model_validate_json(row["snapshot"]),
+        state=json.loads(row["state"]),
+    )
+
+
+class PgOrders:
+    """Order aggregates by natural key."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def get_for_update(self, store_id: str, order_number: str) -> IngestedOrder | None:
+        """See OrderRepository."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608 - constant column list
+            "WHERE store_id = $1 AND order_number = $2 FOR UPDATE",
+            store_id,
+            order_number,
+        )
+        return None if row is None else _order_from(row)
+
+    async def save(self, order: IngestedOrder) -> None:
+        """See OrderRepository."""
+        await self._conn.execute(
+            """
+            INSERT INTO orders (store_id, order_number, platform, status, first_seen_at,
+                last_modified_at, deduction_wanted, warehouse_id, snapshot, state)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)
+            ON CONFLICT (store_id, order_number) DO UPDATE SET
+                status = EXCLUDED.status, last_modified_at = EXCLUDED.last_modified_at,
+                warehouse_id = EXCLUDED.warehouse_id, snapshot = EXCLUDED.snapshot,
+                state = EXCLUDED.state, updated_at = now()
+            """,
+            order.store_id,
+            order.order_number,
+            order.platform,
+            order.status.value,
+            order.first_seen_at,
+            order.snapshot.last_modified_at,
+            order.deduction_wanted,
+            order.warehouse_id,
+            order.snapshot.model_dump_json(),
+            json.dumps(order.state_document()),
+        )
+        await self._conn.executemany(
+            """
+            INSERT INTO order_lines (store_id, order_number, line_id, sku, deducted_quantity,
+                released_quantity, cancelled_units)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (store_id, order_number, line_id) DO UPDATE SET
+                deducted_quantity = EXCLUDED.deducted_quantity,
+                released_quantity = EXCLUDED.released_quantity,
+                cancelled_units = EXCLUDED.cancelled_units
+            """,
+            [
+                (
+                    order.store_id,
+                    order.order_number,
+                    line.line_id,
+                    line.sku,
+                    line.deducted_quantity,
+                    line.released_quantity,
+                    line.cancelled_units(),
+                )
+                for line in order.lines.values()
+            ],
+        )
+
+    async def pending_deduction(self, store_id: str) -> list[IngestedOrder]:
+        """See OrderRepository."""
+        rows = await self._conn.fetch(
+            f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608 - constant column list
+            "WHERE store_id = $1 AND deduction_wanted AND warehouse_id IS NULL "
+            "ORDER BY first_seen_at, order_number FOR UPDATE",
+            store_id,
+        )
+        return [_order_from(r) for r in rows]
+
+    async def count_pending_deduction(self, store_id: str) -> int:
+        """See OrderRepository."""
+        count = await self._conn.fetchval(
+            "SELECT count(*) FROM orders "
+            "WHERE store_id = $1 AND deduction_wanted AND warehouse_id IS NULL",
+            store_id,
+        )
+        return int(count)
+
+    async def list_orders(
+        self, store_id: str, since: datetime | None, limit: int
+    ) -> list[IngestedOrder]:
+        """See OrderRepository."""
+        rows = await self._conn.fetch(
+            f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608 - constant column list
+            "WHERE store_id = $1 AND ($2::timestamptz IS NULL OR first_seen_at >= $2) "
+            "ORDER BY first_seen_at, order_number LIMIT $3",
+            store_id,
+            since,
+            limit,
+        )
+        return [_order_from(r) for r in rows]
+
+
+class PgIngestState:
+    """Polling state per store."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def lock(self, store_id: str) -> IngestState:
+        """See IngestStateRepository."""
+        await self._conn.execute(
+            "INSERT INTO ingest_state (store_id) VALUES ($1) ON CONFLICT DO NOTHING", store_id
+        )
+        row = await self._conn.fetchrow(
+            "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1 FOR UPDATE",
+            store_id,
+        )
+        assert row is not None  # inserted above, and rows are never deleted
+        return _state_from(row)
+
+    async def get(self, store_id: str) -> IngestState | None:
+        """See IngestStateRepository."""
+        row = await self._conn.fetchrow(
+            "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1", store_id
+        )
+        return None if row is None else _state_from(row)
+
+    async def save(self, state: IngestState) -> None:
+        """See IngestStateRepository."""
+        await self._conn.execute(
+            """
+            UPDATE ingest_state SET watermark = $2, last_poll_at = $3, last_success_at = $4,
+                last_outcome = $5, last_error_code = $6, paused_reason = $7, paused_at = $8,
+                orders_ingested = $9, polls = $10::jsonb
+            WHERE store_id = $1
+            """,
+            state.store_id,
+            state.watermark,
+            state.last_poll_at,
+            state.last_success_at,
+            state.last_outcome,
+            state.last_error_code,
+            state.paused_reason,
+            state.paused_at,
+            state.orders_ingested,
+            json.dumps(state.polls),
+        )
+
+    async def holds_lease(self, store_id: str, replica_id: str) -> bool:
+        """See IngestStateRepository (the database clock decides expiry)."""
+        held = await self._conn.fetchval(
+            "SELECT true FROM store_leases "
+            "WHERE store_id = $1 AND owner = $2 AND expires_at > now()",
+            store_id,
+            replica_id,
+        )
+        return bool(held)
+
+
+def _state_from(row: asyncpg.Record) -> IngestState:
+    return IngestState(
+        store_id=row["store_id"],
+        watermark=row["watermark"],
+        last_poll_at=row["last_poll_at"],
+        last_success_at=row["last_success_at"],
+        last_outcome=row["last_outcome"],
+        last_error_code=row["last_error_code"],
+        paused_reason=row["paused_reason"],
+        paused_at=row["paused_at"],
+        orders_ingested=row["orders_ingested"],
+        polls={k: int(v) for k, v in json.loads(row["polls_text"]).items()},
+    )
+
+
+class PgEvents:
+    """Envelopes into servicekit's outbox, in the caller's transaction."""
+
+    def __init__(self, conn: Conn, outbox: Outbox, producer: str) -> None:
+        self._conn = conn
+        self._outbox = outbox
+        self._producer = producer
+
+    async def add(self, payloads: Sequence[EventPayload], correlation_id: str) -> None:
+        """See EventSink."""
+        if not payloads:
+            return
+        messages = [
+            OutboxMessage(
+                payload.topic,
+                key_for(payload),
+                make_envelope(payload, producer=self._producer, correlation_id=correlation_id),
+            )
+            for payload in payloads
+        ]
+        await self._outbox.add_many(self._conn, messages)
+
+
+class PostgresUnitOfWork:
+    """One pooled connection and one transaction; leaving without `commit` rolls back."""
+
+    stores: PgStores
+    orders: PgOrders
+    ingest: PgIngestState
+    events: PgEvents
+
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox, producer: str) -> None:
+        self._pool = pool
+        self._outbox = outbox
+        self._producer = producer
+        self._conn: Conn | None = None
+        self._proxy: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._tx: Transaction | None = None
+        self._committed = False
+
+    @property
+    def connection(self) -> Conn:
+        """The connection of the open transaction (for the lease check)."""
+        if self._conn is None:
+            raise RuntimeError("unit of work not entered")
+        return self._conn
+
+    async def __aenter__(self) -> PostgresUnitOfWork:
+        conn = await self._pool.acquire()
+        self._proxy = conn
+        self._conn = conn
+        self._tx = conn.transaction()
+        await self._tx.start()
+        self._committed = False
+        self.stores = PgStores(conn)
+        self.orders = PgOrders(conn)
+        self.ingest = PgIngestState(conn)
+        self.events = PgEvents(conn, self._outbox, self._producer)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx is not None and not self._committed:
+                await self._tx.rollback()
+        finally:
+            if self._proxy is not None:
+                await self._pool.release(self._proxy)
+            self._proxy = None
+            self._conn = None
+            self._tx = None
+
+    async def commit(self) -> None:
+        """Commit the transaction."""
+        if self._tx is None:
+            raise RuntimeError("unit of work not entered")
+        await self._tx.commit()
+        self._committed = True

@@ -1,0 +1,203 @@
+"""order-ingest's components on real PostgreSQL and Kafka, with marketplace-sim in process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from marketplace_sim.app import create_app
+from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
+from order_ingest.adapters.marketplace import FactoryAdapterProvider
+from order_ingest.adapters.vault import StaticCredentialsSource
+from order_ingest.app.services import (
+    PollContext,
+    PollSettings,
+    apply_api_status,
+    apply_store_snapshot,
+)
+from order_ingest.bootstrap import PostgresUnitOfWorkFactory, migration_set, utc_now
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from kervan_contracts import topics
+from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
+from kervan_contracts.identifiers import Platform
+from kervan_contracts.stores.v1 import OrderSettings, ProductSettings, StoreSnapshot, StoreStatus
+from kervan_marketplaces import (
+    AdapterFactory,
+    IntegratorIdentity,
+    MarketplaceSettings,
+    PlatformUrls,
+)
+from kervan_servicekit import (
+    Outbox,
+    OutboxRelay,
+    OutboxSettings,
+    PostgresSettings,
+    ServiceMetrics,
+    create_pool,
+    ensure_topics,
+    migrate,
+)
+from kervan_testkit.events import EventRecorder
+
+SCHEMA = "order_ingest"
+SIM = "http://127.0.0.1:8090"
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll `condition` until true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def sim_marketplace_settings() -> MarketplaceSettings:
+    """Every platform's production URL pointed at the in-process simulator."""
+    urls = {}
+    for platform in Platform:
+        name = platform.value
+        roles = ("oms", "listing", "catalog") if name == "hepsiburada" else ("api",)
+        prod = dict.fromkeys(roles, f"{SIM}/{name}")
+        sandbox = dict.fromkeys(roles, f"{SIM}/{name}-sandbox")
+        if name == "amazon_tr":
+            for table, base in ((prod, f"{SIM}/amazon_tr"), (sandbox, f"{SIM}/amazon_tr-sandbox")):
+                table["lwa"] = f"{base}/auth/o2/token"
+                table["consent"] = f"{base}/apps/authorize/consent"
+        urls[name] = PlatformUrls(production=prod, sandbox=sandbox)
+    return MarketplaceSettings(
+        urls=urls,
+        simulator_origins=[SIM],
+        check_dns=False,
+        retry_attempts=3,
+        retry_timeout=10.0,
+        retry_wait_initial=0.05,
+        retry_wait_max=0.2,
+        retry_wait_jitter=0.05,
+        integrator=IntegratorIdentity(trendyol_integrator_name="Kervan"),
+    )
+
+
+@dataclass
+class Env:
+    """One test's world: database, relay, simulator, poll context."""
+
+    store_id: str
+    pool: asyncpg.Pool
+    ctx: PollContext
+    sim: SimDriver
+    account: str
+    relay: OutboxRelay
+
+    async def outbox_drained(self) -> bool:
+        """Every outbox row published."""
+        count = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return int(count) == 0
+
+
+def store_events(recorder: EventRecorder, store_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(event_type, data) of this store's events, in arrival order, both topics."""
+    found = []
+    for topic in (topics.ORDERS, topics.STOCK_MOVEMENTS):
+        for record in recorder.by_topic().get(topic, []):
+            data = record.value["data"]
+            owner = data["order"]["store_id"] if "order" in data else data["store_id"]
+            if owner == store_id:
+                found.append((record.value["event_type"], data))
+    return found
+
+
+@pytest.fixture
+async def env(
+    pg_dsn: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> AsyncIterator[Env]:
+    await migrate(pg_dsn, SCHEMA, migration_set())
+    await ensure_topics(
+        kafka_bootstrap, [topics.TOPICS[topics.ORDERS], topics.TOPICS[topics.STOCK_MOVEMENTS]]
+    )
+    pool = await create_pool(
+        PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=4)
+    )
+    uow = PostgresUnitOfWorkFactory(pool, Outbox(SCHEMA), "order-ingest")
+    relay = OutboxRelay(
+        dsn=pg_dsn,
+        schema=SCHEMA,
+        service="order-ingest",
+        bootstrap=kafka_bootstrap,
+        settings=OutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
+        metrics=ServiceMetrics("order-ingest", CollectorRegistry()),
+    )
+    store_id = unique_name("store").replace("_", "-")
+    sim_app = create_app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim_app), base_url=SIM
+    ) as client:
+        sim = SimDriver(client)
+        account = await sim.account("trendyol")
+        factory = AdapterFactory(sim_marketplace_settings(), client=client)
+        credentials = StaticCredentialsSource({store_id: TEST_ACCOUNTS["trendyol"][1]})
+        ctx = PollContext(
+            uow=uow,
+            adapters=FactoryAdapterProvider(factory, credentials),
+            retest=_NoRetest(),
+            clock=utc_now,
+            settings=PollSettings(
+                commit_batch_size=2,
+                initial_lookback=timedelta(hours=1),
+                overlap=timedelta(minutes=3),
+            ),
+        )
+        await apply_store_snapshot(snapshot(store_id), uow(), utc_now)
+        await apply_api_status(
+            ApiStatusChanged(
+                store_id=store_id,
+                platform=Platform.TRENDYOL,
+                status=ApiStatus.VALID,
+                checked_at=datetime.now(UTC) - timedelta(hours=1),
+                test_mode=False,
+            ),
+            uow(),
+        )
+        await relay.start()
+        try:
+            yield Env(store_id, pool, ctx, sim, account, relay)
+        finally:
+            await relay.stop()
+            await pool.close()
+
+
+class _NoRetest:
+    async def request_retest(self, store_id: str, reason: str) -> None:
+        """Nothing to call in these tests."""
+
+
+def snapshot(store_id: str, version: int = 1, warehouse: str | None = "wh-main") -> StoreSnapshot:
+    """An active trendyol store with order transfer and stock deduction on."""
+    at = datetime.now(UTC) - timedelta(days=1)
+    return StoreSnapshot(
+        store_id=store_id,
+        title="Integration shop",
+        platform=Platform.TRENDYOL,
+        status=StoreStatus.ACTIVE,
+        test_mode=False,
+        products=ProductSettings(),
+        orders=OrderSettings(
+            order_transfer_enabled=True,
+            stock_deduction_enabled=True,
+            default_warehouse_id=warehouse,
+        ),
+        version=version,
+        created_at=at,
+        updated_at=at,
+    )
