@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kervan_devstack._proc import free_ports
-from kervan_devstack.apps import ADMIN_TOKEN_ENV, AppRunner, AppSpec, load_apps
+from kervan_devstack.apps import ADMIN_TOKEN_ENV, AppRunner, AppSpec, load_apps, with_app_env
 from kervan_devstack.errors import DevstackError
 
 
@@ -78,3 +78,18 @@ def test_an_app_that_dies_at_start_fails_with_its_log(tmp_path: Path) -> None:
     with pytest.raises(DevstackError, match="broken exited during start-up"):
         AppRunner(tmp_path, [app]).up({})
     assert "No module named" in (tmp_path / "logs" / "broken.log").read_text()
+
+
+def test_app_variables_may_refer_to_the_stack_environment() -> None:
+    app = AppSpec(
+        name="svc",
+        module="m",
+        port=1,
+        url_env="U",
+        env={"SVC_TOKEN": "${KERVAN_ADMIN_TOKEN}", "SVC_PLAIN": "x", "SVC_UNKNOWN": "${NOPE}"},
+    )
+    merged = with_app_env({"KERVAN_ADMIN_TOKEN": "t0k", "OTHER": "o"}, app)
+    assert merged["SVC_TOKEN"] == "t0k"
+    assert merged["SVC_PLAIN"] == "x"
+    assert merged["SVC_UNKNOWN"] == "${NOPE}"  # left as written, never silently emptied
+    assert merged["OTHER"] == "o"

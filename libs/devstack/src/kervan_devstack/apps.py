@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import string
 import subprocess
 import sys
 import tomllib
@@ -163,12 +164,7 @@ class AppRunner:
     def _start(self, app: AppSpec, env: dict[str, str]) -> None:
         argv = [sys.executable, "-m", app.module, *app.args]
         log_path = self._log_file(app)
-        popen = spawn(
-            argv,
-            log_path=log_path,
-            cwd=self.state_dir,
-            env={**env, **app.env},
-        )
+        popen = spawn(argv, log_path=log_path, cwd=self.state_dir, env=with_app_env(env, app))
         # Pid reuse guard: the record only matches a process whose command line runs this module.
         record = record_for(popen, marker=f"-m {app.module}", ports={"http": app.port})
         record.save(self._pid_file(app))
@@ -180,7 +176,7 @@ class AppRunner:
             log_path=log_path,
         )
         if app.seed:
-            self._run(f"seeding {app.name}", app.seed, {**env, **app.env})
+            self._run(f"seeding {app.name}", app.seed, with_app_env(env, app))
 
     def _run(self, what: str, args: tuple[str, ...], env: dict[str, str]) -> None:
         """Run a seeding step with the venv's Python; its output goes to the state dir's logs."""
@@ -210,6 +206,12 @@ class AppRunner:
                 stopped.append(app.name)
             self._pid_file(app).unlink(missing_ok=True)
         return stopped
+
+
+def with_app_env(env: dict[str, str], app: AppSpec) -> dict[str, str]:
+    """`env` plus the app's own variables, where `${NAME}` refers to a variable of `env`
+    (e.g. `${KERVAN_ADMIN_TOKEN}`, which differs per state dir)."""
+    return {**env, **{k: string.Template(v).safe_substitute(env) for k, v in app.env.items()}}
 
 
 def _answers(url: str) -> bool:
