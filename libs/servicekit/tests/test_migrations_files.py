@@ -48,7 +48,12 @@ def test_load_from_a_directory_ignores_other_files(tmp_path: Path) -> None:
 def test_servicekit_ships_outbox_and_inbox() -> None:
     shipped = servicekit_migrations()
     assert shipped.source == SERVICEKIT_SOURCE
-    assert [(m.version, m.name) for m in shipped.migrations] == [(1, "outbox"), (2, "inbox")]
+    assert [(m.version, m.name) for m in shipped.migrations] == [
+        (1, "outbox"),
+        (2, "inbox"),
+        (3, "outbox_tombstones"),
+    ]
     assert "CREATE TABLE outbox" in shipped.migrations[0].sql
     assert "WHERE published_at IS NULL" in shipped.migrations[0].sql
     assert "PRIMARY KEY (consumer, event_id)" in shipped.migrations[1].sql
+    assert "ALTER COLUMN payload DROP NOT NULL" in shipped.migrations[2].sql

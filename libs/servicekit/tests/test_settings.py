@@ -1,7 +1,10 @@
 """Settings: read from the environment when built, never at import; documented."""
 
+import re
+import secrets
+
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kervan_servicekit.settings import (
@@ -110,3 +113,33 @@ def test_markdown_table_lists_env_names_defaults_and_hides_secrets() -> None:
         - 5
     )
     assert len(rows) == leaf_count
+
+
+class _FactorySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="FACTORY_", env_nested_delimiter="__")
+
+    tags: list[str] = Field(default_factory=list, description="Empty list by default.")
+    limits: dict[str, int] = Field(default_factory=lambda: {"a": 1}, description="A mapping.")
+    signing_key: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_hex(16)), description="Random per run."
+    )
+    maybe_key: SecretStr | None = Field(default_factory=lambda: None, description="Secret type.")
+    derived: str = Field(
+        default_factory=lambda data: f"{data['service_name']}-x", description="From data."
+    )
+    needed: str = Field(description="No default at all.")
+
+
+def test_markdown_renders_default_factories_and_keeps_secrets_out() -> None:
+    cells = [
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in settings_markdown(_FactorySettings).splitlines()[2:]
+    ]
+    rows = {env.strip("`"): default for env, _type, default, _description in cells}
+    assert rows["FACTORY_TAGS"] == "`[]`"
+    assert rows["FACTORY_LIMITS"] == "`{'a': 1}`"
+    # a factory of a secret type is never called into the table, nor one that reads other fields
+    assert rows["FACTORY_SIGNING_KEY"] == "*computed*"
+    assert rows["FACTORY_MAYBE_KEY"] == "*computed*"
+    assert rows["FACTORY_DERIVED"] == "*computed*"
+    assert rows["FACTORY_NEEDED"] == "*required*"

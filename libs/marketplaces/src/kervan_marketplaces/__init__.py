@@ -1,7 +1,8 @@
 """One adapter interface, six marketplace adapters (httpx, async).
 
 Entry point: `AdapterFactory(settings).create(platform, store_id=..., seller_id=...,
-credentials=..., test_mode=...)` → a `MarketplaceAdapter`.
+credentials=..., test_mode=...)` → a `MarketplaceAdapter`. `capabilities_of(platform)` tells
+what a platform allows without building an adapter.
 """
 
 from kervan_marketplaces.base import StoreContext
@@ -15,7 +16,7 @@ from kervan_marketplaces.errors import (
     UnsafeBaseUrl,
     UnsupportedOperation,
 )
-from kervan_marketplaces.factory import AdapterFactory
+from kervan_marketplaces.factory import AdapterFactory, capabilities_of
 from kervan_marketplaces.interface import MarketplaceAdapter
 from kervan_marketplaces.models import (
     AuthStyle,
@@ -73,6 +74,7 @@ __all__ = [
     "UnsafeBaseUrl",
     "UnsupportedOperation",
     "UpdateType",
+    "capabilities_of",
     "simulator_urls",
     "validate_base_url",
 ]

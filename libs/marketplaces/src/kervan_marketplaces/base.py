@@ -167,10 +167,15 @@ class AdapterBase(ABC):
         """The platform this adapter talks to."""
         return self.PLATFORM
 
-    @property
+    @classmethod
     @abstractmethod
+    def platform_capabilities(cls) -> Capabilities:
+        """What the platform's API allows, as documented: the same for every store."""
+
+    @property
     def capabilities(self) -> Capabilities:
         """What the platform's API allows."""
+        return self.platform_capabilities()
 
     def secret(self, name: str) -> str:
         """The plain value of a credential field, for the request being built only."""

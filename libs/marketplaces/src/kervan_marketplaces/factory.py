@@ -12,6 +12,7 @@ from kervan_contracts.identifiers import Platform
 from kervan_marketplaces.base import AdapterBase, Clock, StoreContext, utc_now
 from kervan_marketplaces.errors import UnsupportedOperation
 from kervan_marketplaces.interface import MarketplaceAdapter
+from kervan_marketplaces.models import Capabilities
 from kervan_marketplaces.oauth import TokenCache
 from kervan_marketplaces.platforms.amazon import AmazonAdapter, AmazonAuthorization
 from kervan_marketplaces.platforms.hepsiburada import HepsiburadaAdapter
@@ -33,6 +34,14 @@ ADAPTERS: dict[Platform, type[AdapterBase]] = {
     Platform.IDEASOFT: IdeaSoftAdapter,
     Platform.TSOFT: TSoftAdapter,
 }
+
+
+def capabilities_of(platform: Platform | str) -> Capabilities:
+    """What `platform`'s API allows, without an adapter (no credentials, no I/O).
+
+    Equal to `adapter.capabilities` of every adapter the factory builds for the platform.
+    """
+    return ADAPTERS[Platform(platform)].platform_capabilities()
 
 
 class AdapterFactory:

@@ -1,13 +1,31 @@
-"""Exceptions that tell the retry→DLQ middleware a message can never succeed."""
+"""Error bases: refusals with a stable code (`CodedError`), and the exceptions that tell the
+retry→DLQ middleware a message can never succeed."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import fast_depends
 import pydantic
 
 from kervan_contracts.errors import InvalidEventError, UnknownEventTypeError
+
+
+class CodedError(Exception):
+    """Base of the errors a service raises on purpose: a stable `code` and safe `details`.
+
+    A service's domain errors subclass it (setting `code` per class); messages and details
+    are shown to the caller, so they never carry secrets.
+    """
+
+    code = "domain_error"
+
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
 
 
 class PermanentError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretBytes, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -189,13 +189,34 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "").replace("|", "\\|")
 
 
+def _is_secret_type(annotation: Any) -> bool:
+    candidates = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
+    return any(
+        isinstance(candidate, type) and issubclass(candidate, (SecretStr, SecretBytes))
+        for candidate in (annotation, *candidates)
+    )
+
+
+def _value_text(value: Any) -> str:
+    return f"`{value!r}`" if not isinstance(value, str) else f'`"{value}"`'
+
+
 def _default_text(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        # A factory may compute a secret (a random key) or depend on other fields: say so
+        # rather than print it; otherwise show what it gives (e.g. `[]`).
+        if field.default_factory_takes_validated_data or _is_secret_type(field.annotation):
+            return "*computed*"
+        produced = field.default_factory()  # type: ignore[call-arg]
+        if isinstance(produced, (SecretStr, SecretBytes)):
+            return "*computed*"
+        return _value_text(produced)
     if field.default is PydanticUndefined:
         return "*required*"
     value = field.default
     if isinstance(value, SecretStr):
         return "*(secret)*" if value.get_secret_value() else '`""`'
-    return f"`{value!r}`" if not isinstance(value, str) else f'`"{value}"`'
+    return _value_text(value)
 
 
 def _env_names(prefix: str, name: str, field: FieldInfo) -> str:

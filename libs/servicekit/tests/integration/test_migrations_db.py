@@ -42,6 +42,7 @@ async def test_applies_in_order_into_the_schema_then_is_idempotent(pg_dsn: str) 
     assert applied == [
         "kervan_servicekit:0001_outbox",
         "kervan_servicekit:0002_inbox",
+        "kervan_servicekit:0003_outbox_tombstones",
         "order-ingest:0001_orders",
         "order-ingest:0002_order_lines",
     ]
@@ -67,6 +68,7 @@ async def test_applies_in_order_into_the_schema_then_is_idempotent(pg_dsn: str) 
     assert [(r["source"], r["version"]) for r in recorded] == [
         ("kervan_servicekit", 1),
         ("kervan_servicekit", 2),
+        ("kervan_servicekit", 3),
         ("order-ingest", 1),
         ("order-ingest", 2),
     ]

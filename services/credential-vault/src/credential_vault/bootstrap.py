@@ -20,17 +20,16 @@ from prometheus_client import CollectorRegistry, Counter
 from credential_vault import __version__
 from credential_vault.adapters.marketplace import AdapterChecker, AdapterConsent
 from credential_vault.adapters.postgres import PostgresUnitOfWork
-from credential_vault.adapters.tombstones import TombstoneProducer
 from credential_vault.adapters.vault import VaultSecretStore
 from credential_vault.app.ports import CheckResult, CredentialChecker
 from credential_vault.app.services import CredentialService
 from credential_vault.domain.model import StoreView
 from credential_vault.entrypoints.api import create_api
-from credential_vault.entrypoints.auth import Authenticator
 from credential_vault.entrypoints.consumer import register_stores_consumer
 from credential_vault.settings import CredentialVaultSettings
 from kervan_contracts.topics import TOPICS, dlq_topic
 from kervan_marketplaces import AdapterFactory, MarketplaceSettings
+from kervan_servicekit.auth import Authenticator
 from kervan_servicekit.broker import build_broker
 from kervan_servicekit.health import (
     HealthEndpoints,
@@ -41,7 +40,7 @@ from kervan_servicekit.health import (
 )
 from kervan_servicekit.metrics import ServiceMetrics, metric_prefix
 from kervan_servicekit.migrations import MigrationSet, load_migrations, migrate
-from kervan_servicekit.outbox import OutboxRelay, ProducerLike, default_producer_factory
+from kervan_servicekit.outbox import OutboxRelay, ProducerLike
 from kervan_servicekit.retry import RetryPolicy
 from kervan_servicekit.runtime import Lifecycle, create_pool
 from kervan_servicekit.topics import ensure_topics
@@ -173,16 +172,7 @@ def build_app(
         bootstrap=settings.kafka.bootstrap,
         settings=settings.outbox,
         metrics=metrics,
-        producer_factory=producer_factory
-        or (
-            lambda: TombstoneProducer(
-                default_producer_factory(
-                    settings.kafka.bootstrap,
-                    f"{settings.service_name}-outbox-relay",
-                    settings.outbox.publish_timeout_seconds,
-                )
-            )
-        ),
+        producer_factory=producer_factory,
     )
 
     @asynccontextmanager

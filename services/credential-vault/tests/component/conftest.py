@@ -13,11 +13,10 @@ from credential_vault.adapters.marketplace import AdapterChecker, AdapterConsent
 from credential_vault.adapters.memory import MemorySecretStore, MemoryUnitOfWork
 from credential_vault.app.services import CredentialService
 from credential_vault.entrypoints.api import create_api
-from credential_vault.entrypoints.auth import Authenticator, hash_token
-from credential_vault.settings import Role, TokenGrant
 from pydantic import SecretStr
 
 from kervan_marketplaces import AdapterFactory
+from kervan_servicekit.auth import Authenticator, Role, TokenGrant, hash_token
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 OPERATOR = {"Authorization": "Bearer operator-token"}

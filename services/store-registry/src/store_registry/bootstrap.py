@@ -14,21 +14,20 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from kervan_contracts.topics import TOPICS, dlq_topic
+from kervan_servicekit.auth import Authenticator
 from kervan_servicekit.broker import build_broker
 from kervan_servicekit.health import HealthEndpoints, kafka_check, postgres_check, relay_check
 from kervan_servicekit.metrics import ServiceMetrics, metric_prefix
 from kervan_servicekit.migrations import MigrationSet, load_migrations, migrate
-from kervan_servicekit.outbox import OutboxRelay, ProducerLike, default_producer_factory
+from kervan_servicekit.outbox import OutboxRelay, ProducerLike
 from kervan_servicekit.retry import RetryPolicy
 from kervan_servicekit.runtime import Lifecycle, create_pool
 from kervan_servicekit.topics import ensure_topics
 from store_registry import __version__
-from store_registry.adapters.outbox import TombstoneProducer
 from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
 from store_registry.adapters.postgres import PgUnitOfWork, PgUnitOfWorkFactory
 from store_registry.app.services import Collaborators
 from store_registry.entrypoints.api import ApiDependencies, create_app
-from store_registry.entrypoints.auth import Authenticator
 from store_registry.entrypoints.consumer import register_api_status_consumer
 from store_registry.settings import StoreRegistrySettings
 
@@ -73,23 +72,6 @@ class _PoolHolder:
         return self.factory(read_only=read_only)
 
 
-def relay_producer_factory(
-    settings: StoreRegistrySettings,
-) -> Callable[[], ProducerLike]:
-    """Idempotent acks=all producer that also understands our tombstone rows."""
-
-    def build() -> ProducerLike:
-        return TombstoneProducer(
-            default_producer_factory(
-                settings.kafka.bootstrap,
-                f"{settings.service_name}-outbox-relay",
-                settings.outbox.publish_timeout_seconds,
-            )
-        )
-
-    return build
-
-
 def build_app(
     settings: StoreRegistrySettings,
     *,
@@ -130,7 +112,7 @@ def build_app(
         bootstrap=settings.kafka.bootstrap,
         settings=settings.outbox,
         metrics=metrics,
-        producer_factory=producer_factory or relay_producer_factory(settings),
+        producer_factory=producer_factory,
     )
 
     @asynccontextmanager

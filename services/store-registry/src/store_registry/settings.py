@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kervan_contracts import topics
+from kervan_servicekit.auth import TokenGrant
 from kervan_servicekit.settings import ServiceSettings
-from store_registry.domain.access import Role
-
-
-class TokenGrant(BaseModel):
-    """One API token: its SHA-256 (hex), a name recorded as the actor, and its role."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Actor name in audit.")
-    role: Role = Field(description="admin, operator or viewer.")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the token.")
 
 
 class StoreRegistrySettings(ServiceSettings):

@@ -11,10 +11,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from store_registry.adapters.memory import MemoryUnitOfWorkFactory
 from store_registry.app.services import Collaborators
-from store_registry.domain.access import Role
 from store_registry.entrypoints.api import ApiDependencies, create_app
-from store_registry.entrypoints.auth import Authenticator, hash_token
-from store_registry.settings import TokenGrant
+
+from kervan_servicekit.auth import Authenticator, Role, TokenGrant, hash_token
 
 TOKENS = {"admin": "admin-token-1", "operator": "operator-token-1", "viewer": "viewer-token-1"}
 MAX_BODY = 4096

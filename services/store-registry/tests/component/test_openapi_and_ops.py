@@ -7,12 +7,14 @@ from pathlib import Path
 
 import httpx
 from prometheus_client import CollectorRegistry
-from store_registry.__main__ import main, render_openapi
+from store_registry.__main__ import main
 from store_registry.adapters.memory import MemoryUnitOfWorkFactory
 from store_registry.app.services import Collaborators
+from store_registry.bootstrap import openapi_document
 from store_registry.entrypoints.api import ApiDependencies, create_app
-from store_registry.entrypoints.auth import Authenticator
 
+from kervan_servicekit.auth import Authenticator
+from kervan_servicekit.cli import render_openapi
 from kervan_servicekit.health import HealthEndpoints
 
 from .conftest import auth_header
@@ -22,7 +24,7 @@ OPENAPI = Path(__file__).resolve().parents[2] / "openapi.json"
 
 def test_committed_openapi_is_current() -> None:
     # On failure: `uv run python -m store_registry openapi`, then review and commit the diff.
-    assert OPENAPI.read_text(encoding="utf-8") == render_openapi()
+    assert OPENAPI.read_text(encoding="utf-8") == render_openapi(openapi_document())
 
 
 def test_openapi_check_command_detects_drift(tmp_path: Path) -> None:

@@ -7,24 +7,15 @@ documented (status, headers, body schema), and every error is the one error body
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import schemathesis
-import uvicorn
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from store_registry.bootstrap import build_app
 from store_registry.settings import StoreRegistrySettings
+
+from kervan_servicekit.contract_testing import fuzz_openapi, serve_in_thread
 
 from .conftest import ADMIN
 
@@ -41,82 +32,21 @@ EXAMPLES_PER_OPERATION = 12
 @pytest.fixture
 def base_url(service_settings: StoreRegistrySettings) -> Iterator[str]:
     """The full service under uvicorn on 127.0.0.1 (own thread and event loop)."""
-    app = build_app(service_settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AssertionError("store-registry did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
-def _error_body_check(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Any 4xx/5xx carries exactly `{"error": {"code", "message", "details"}}`."""
-    if response.status_code < 400:
-        return None
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str)
-    assert isinstance(body["error"]["details"], dict)
-    return None
+    with serve_in_thread(build_app(service_settings), name="store-registry") as url:
+        yield url
 
 
 def test_the_api_honours_its_committed_openapi(base_url: str) -> None:
-    schema = schemathesis.openapi.from_path(OPENAPI)
     with httpx.Client(base_url=base_url, headers=ADMIN) as http:
         store = http.post("/v1/stores", json={"title": "Fuzz", "platform": "trendyol"}).json()
         http.put("/v1/warehouses/w1", json={"name": "Main"})
-    operations = []
-    for result in schema.get_all_operations():
-        assert isinstance(result, Ok), result
-        operations.append(result.ok())
-    # Deletes last, so the real store is exercised by everything else first.
-    operations.sort(key=lambda op: op.method.upper() == "DELETE")
-    assert len(operations) >= 30
-    statuses: dict[int, int] = {}
-
-    for operation in operations:
-        fixed = {}
-        if "{store_id}" in operation.path:
-            fixed["store_id"] = store["id"]
-        # The token is a fixed header, so negative cases never "break" it by leaving it out.
-        strategies = [
-            operation.as_strategy(GenerationMode.POSITIVE, headers=ADMIN),
-            operation.as_strategy(GenerationMode.NEGATIVE, headers=ADMIN),
-        ]
-        if fixed:
-            strategies.append(
-                operation.as_strategy(GenerationMode.POSITIVE, headers=ADMIN, path_parameters=fixed)
-            )
-
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=st.one_of(*strategies))
-        def run(case: Any) -> None:
-            response = case.call_and_validate(
-                base_url=base_url,
-                additional_checks=[_error_body_check],
-                # Schema-valid input may still break a business rule (unknown reference, a
-                # platform limit, a private store URL): those are 422s by design.
-                excluded_checks=[positive_data_acceptance],
-            )
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-        run()
-
-    assert not any(code >= 500 for code in statuses), statuses
-    assert any(200 <= code < 300 for code in statuses), statuses  # not only refusals
+    result = fuzz_openapi(
+        OPENAPI,
+        base_url,
+        headers=ADMIN,
+        path_parameters={"store_id": store["id"]},
+        examples_per_operation=EXAMPLES_PER_OPERATION,
+    )
+    assert result.operations >= 30
+    assert not result.server_errors, result.statuses
+    assert result.successes, result.statuses  # not only refusals

@@ -177,11 +177,11 @@ class AmazonAdapter(AdapterBase):
         self._auth = AmazonAuth(self, token_cache)
         self._feed_threshold = feed_threshold
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """SP-API limits for the operations Kervan uses."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.OAUTH_CONSENT,
             update_types=frozenset(UpdateType),
             fields={
@@ -191,7 +191,7 @@ class AmazonAdapter(AdapterBase):
             # One PATCH per SKU; above FEED_THRESHOLD one JSON_LISTINGS_FEED carries them all.
             max_items_per_request={"price_stock": 1, "product_info": 1},
             synchronous_updates=False,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(
                 max_window=None,
                 max_history=None,

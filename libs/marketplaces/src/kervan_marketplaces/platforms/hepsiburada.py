@@ -73,11 +73,11 @@ class HepsiburadaAdapter(AdapterBase):
         "upload_status": (Endpoint("hepsiburada.upload_status", rate(10, 1)), _LISTING),
     }
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """Hepsiburada's documented limits."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.KEY_SECRET,
             # Product content goes through the catalog (mpop) import, not implemented here.
             update_types=frozenset(
@@ -86,7 +86,7 @@ class HepsiburadaAdapter(AdapterBase):
             fields={"price_stock": ("hepsiburadaSku", "merchantSku", "price", "availableStock")},
             max_items_per_request={"price_stock": MAX_ITEMS},
             synchronous_updates=False,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(
                 max_window=WINDOW, max_history=timedelta(days=30), max_page_size=ORDER_LIMIT
             ),

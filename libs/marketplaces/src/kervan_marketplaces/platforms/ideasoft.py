@@ -175,11 +175,11 @@ class IdeaSoftAdapter(AdapterBase):
             "refresh_token": SecretStr(str(body.get("refresh_token") or "")),
         }
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """IdeaSoft: synchronous, one product per request."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.OAUTH_CONSENT,
             update_types=frozenset(UpdateType),
             fields={
@@ -188,7 +188,7 @@ class IdeaSoftAdapter(AdapterBase):
             },
             max_items_per_request={"price_stock": 1, "product_info": 1},
             synchronous_updates=True,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(max_window=None, max_history=None, max_page_size=PAGE_SIZE),
             has_sandbox=False,
         )

@@ -80,11 +80,11 @@ class N11Adapter(AdapterBase):
         "task_details": (Endpoint("n11.task_details", rate(1000, 60)), _TASKS),
     }
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """n11's documented limits."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.KEY_SECRET,
             update_types=frozenset(UpdateType),
             fields={
@@ -99,7 +99,7 @@ class N11Adapter(AdapterBase):
             },
             max_items_per_request={"price_stock": MAX_ITEMS, "product_info": MAX_ITEMS},
             synchronous_updates=False,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(max_window=WINDOW, max_history=None, max_page_size=PAGE_SIZE),
             has_sandbox=False,
         )

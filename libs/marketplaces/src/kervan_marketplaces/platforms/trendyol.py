@@ -69,11 +69,11 @@ class TrendyolAdapter(AdapterBase):
         super().__init__(**kwargs)
         self._record_cap = record_cap
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """Trendyol's documented limits."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.KEY_SECRET,
             update_types=frozenset(UpdateType),
             fields={
@@ -82,7 +82,7 @@ class TrendyolAdapter(AdapterBase):
             },
             max_items_per_request={"price_stock": MAX_ITEMS, "product_info": MAX_ITEMS},
             synchronous_updates=False,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(
                 max_window=WINDOW, max_history=HISTORY, max_page_size=PAGE_SIZE
             ),

@@ -157,11 +157,11 @@ class TSoftAdapter(AdapterBase):
         self._auth = TSoftAuth(self, token_cache)
         self._status_map = dict(status_map or DEFAULT_STATUS_MAP)
 
-    @property
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def platform_capabilities(cls) -> Capabilities:
         """T-Soft REST1: synchronous batch form."""
         return Capabilities(
-            platform=self.PLATFORM.value,
+            platform=cls.PLATFORM.value,
             auth_style=AuthStyle.LOGIN_TOKEN,
             update_types=frozenset(UpdateType),
             fields={
@@ -170,7 +170,7 @@ class TSoftAdapter(AdapterBase):
             },
             max_items_per_request={"price_stock": MAX_ITEMS, "product_info": MAX_ITEMS},
             synchronous_updates=True,
-            rate_limits=endpoint_limits(self.ENDPOINTS),
+            rate_limits=endpoint_limits(cls.ENDPOINTS),
             order_window=OrderWindow(max_window=None, max_history=None, max_page_size=PAGE_SIZE),
             has_sandbox=False,
         )

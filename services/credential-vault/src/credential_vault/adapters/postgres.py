@@ -10,7 +10,6 @@ from uuid import UUID
 
 import asyncpg
 
-from credential_vault.adapters.tombstones import TombstoneWriter
 from credential_vault.domain.model import CredentialMetadata, StatusRecord, StoreView
 from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.event import EventPayload
@@ -27,11 +26,9 @@ class PostgresTransaction:
         conn: asyncpg.Connection,
         outbox: Outbox,
         inbox: Inbox,
-        tombstones: TombstoneWriter,
         producer: str,
     ) -> None:
         self._conn = conn
-        self._tombstones = tombstones
         self._outbox = outbox
         self._inbox = inbox
         self._producer = producer
@@ -182,7 +179,7 @@ class PostgresTransaction:
         await self._outbox.add(self._conn, payload.topic, payload.partition_key(), envelope)
 
     async def tombstone(self, topic: str, key: str) -> None:
-        await self._tombstones.add(self._conn, topic, key)
+        await self._outbox.add_tombstone(self._conn, topic, key)
 
 
 class PostgresUnitOfWork:
@@ -195,7 +192,6 @@ class PostgresUnitOfWork:
         self.pool = pool
         self._outbox = Outbox(schema)
         self._inbox = Inbox(schema)
-        self._tombstones = TombstoneWriter(schema)
         self._producer = producer
 
     @asynccontextmanager
@@ -208,6 +204,5 @@ class PostgresUnitOfWork:
                 cast(asyncpg.Connection, conn),
                 self._outbox,
                 self._inbox,
-                self._tombstones,
                 self._producer,
             )

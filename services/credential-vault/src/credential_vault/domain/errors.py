@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kervan_servicekit.errors import CodedError
 
 
-class DomainError(Exception):
+class DomainError(CodedError):
     """Base of every refusal the service makes on purpose. Messages never carry secrets."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class StoreNotFound(DomainError):  # noqa: N818 - domain names read better without "Error"

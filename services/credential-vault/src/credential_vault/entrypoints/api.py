@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from credential_vault.app.services import CredentialService
-from credential_vault.entrypoints.auth import Authenticator, Permission, Principal
-from credential_vault.entrypoints.errors import ApiError, error_response, install_error_handlers
+from credential_vault.domain.errors import DomainError
+from credential_vault.entrypoints.auth import Permission, bearer
+from credential_vault.entrypoints.errors import STATUS_OF
 from credential_vault.entrypoints.schemas import (
     ApiStatusOut,
     ConsentStartOut,
     CredentialMetadataOut,
     CredentialsIn,
-    ErrorOut,
 )
 from kervan_contracts.identifiers import IDENTIFIER_PATTERN, Platform
+from kervan_servicekit.auth import Authenticator, Principal
+from kervan_servicekit.http import (
+    ApiError,
+    BodyLimitMiddleware,
+    error_docs,
+    install_error_handlers,
+)
 
 StoreId = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=64)]
-_bearer = HTTPBearer(auto_error=False)
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 413, 422, 502, 503)
-}
+_ERRORS = error_docs((400, 401, 403, 404, 413, 422, 502, 503))
 
 
 def _service(request: Request) -> CredentialService:
@@ -31,31 +34,9 @@ def _service(request: Request) -> CredentialService:
     return service
 
 
-def _principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(credentials.credentials) if credentials else None
-    if principal is None:
-        raise ApiError(
-            401,
-            "unauthenticated",
-            "a valid bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return principal
-
-
-def require(permission: Permission) -> object:
-    """Dependency: the caller must hold `permission`."""
-
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if not principal.allows(permission):
-            raise ApiError(403, "forbidden", "the token's role does not allow this")
-        return principal
-
-    return Depends(check)
+def require(permission: Permission) -> Any:
+    """Dependency: the caller, who must hold `permission`."""
+    return Depends(bearer.require(permission))
 
 
 Service = Annotated[CredentialService, Depends(_service)]
@@ -161,14 +142,7 @@ def create_api(service: CredentialService, authenticator: Authenticator, max_bod
     )
     app.state.service = service
     app.state.authenticator = authenticator
-    install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            return error_response(413, "body_too_large", "the request body is too large")
-        return await call_next(request)
-
+    install_error_handlers(app, STATUS_OF, domain_error=DomainError)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)
     app.include_router(router)
     return app

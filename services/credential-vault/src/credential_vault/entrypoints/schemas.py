@@ -88,17 +88,3 @@ class ConsentStartOut(BaseModel):
 
     authorization_url: str
     expires_in: int = Field(description="Seconds the state stays valid.")
-
-
-class ErrorBody(BaseModel):
-    """`error` of every error response."""
-
-    code: str
-    message: str
-    details: dict[str, object]
-
-
-class ErrorOut(BaseModel):
-    """Every error response."""
-
-    error: ErrorBody

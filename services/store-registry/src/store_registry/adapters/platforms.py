@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType
-from kervan_marketplaces.errors import UnsafeBaseUrl
-from kervan_marketplaces.factory import ADAPTERS
-from kervan_marketplaces.models import Capabilities
-from kervan_marketplaces.urls import validate_base_url
+from kervan_marketplaces import Capabilities, UnsafeBaseUrl, capabilities_of, validate_base_url
 from store_registry.domain.errors import InvalidStoreUrl
 from store_registry.domain.model import PlatformSupport
 
 _PRODUCT_INFO = "product_info"
-
-
-def _capabilities(platform: Platform) -> Capabilities:
-    # Capabilities are static per platform, but kervan_marketplaces exposes them only on an
-    # adapter instance (which needs credentials). Its `capabilities` property reads class
-    # attributes only, so an uninitialised instance answers it without any I/O.
-    adapter_class = ADAPTERS[platform]
-    bare = adapter_class.__new__(adapter_class)
-    return bare.capabilities
 
 
 def support_from_capabilities(platform: Platform, caps: Capabilities) -> PlatformSupport:
@@ -37,7 +25,7 @@ class MarketplaceCatalog:
 
     def __init__(self) -> None:
         self._support = {
-            platform: support_from_capabilities(platform, _capabilities(platform))
+            platform: support_from_capabilities(platform, capabilities_of(platform))
             for platform in Platform
         }
 

@@ -20,7 +20,6 @@ from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
 from kervan_servicekit.inbox import Inbox
 from kervan_servicekit.outbox import Outbox, OutboxMessage
 from store_registry.adapters.events import envelope_of
-from store_registry.adapters.outbox import TombstoneWriter
 from store_registry.app.ports import AuditEntry, StoreQuery, StoreView
 from store_registry.domain.api_status import ApiStatusView
 from store_registry.domain.errors import ReferenceInUse, UnknownReference
@@ -392,7 +391,6 @@ class PgUnitOfWork:
         pool: asyncpg.Pool,
         *,
         outbox: Outbox,
-        tombstones: TombstoneWriter,
         stores_topic: str,
         inbox: Inbox,
         read_only: bool = False,
@@ -400,7 +398,6 @@ class PgUnitOfWork:
         self._pool = pool
         self.read_only = read_only
         self._outbox = outbox
-        self._tombstones = tombstones
         self._inbox = inbox
         self._stores_topic = stores_topic
         self._proxy: PoolConnectionProxy | None = None
@@ -480,7 +477,7 @@ class PgUnitOfWork:
         if messages:
             await self._outbox.add_many(conn, messages)
         for store_id in deleted:
-            await self._tombstones.add(conn, self._stores_topic, store_id)
+            await self._outbox.add_tombstone(conn, self._stores_topic, store_id)
         tx, self._tx = self._tx, None
         await tx.commit()
 
@@ -496,7 +493,6 @@ class PgUnitOfWorkFactory:
     def __init__(self, pool: asyncpg.Pool, *, schema: str, stores_topic: str) -> None:
         self._pool = pool
         self._outbox = Outbox(schema)
-        self._tombstones = TombstoneWriter(schema)
         self._inbox = Inbox(schema)
         self._stores_topic = stores_topic
 
@@ -505,7 +501,6 @@ class PgUnitOfWorkFactory:
         return PgUnitOfWork(
             self._pool,
             outbox=self._outbox,
-            tombstones=self._tombstones,
             stores_topic=self._stores_topic,
             inbox=self._inbox,
             read_only=read_only,

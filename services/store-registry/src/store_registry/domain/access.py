@@ -1,8 +1,10 @@
-"""Who may do what: three roles, each a set of permissions."""
+"""Who may do what: store-registry's permissions, and which of the three roles hold them."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from kervan_servicekit.auth import Role, RolePermissions
 
 
 class Permission(StrEnum):
@@ -14,20 +16,10 @@ class Permission(StrEnum):
     MANAGE_REFERENCES = "manage_references"
 
 
-class Role(StrEnum):
-    """Roles a bearer token carries."""
-
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-
-    def allows(self, permission: Permission) -> bool:
-        """True when the role grants `permission`."""
-        return permission in _GRANTS[self]
-
-
-_GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset({Permission.READ, Permission.WRITE_SETTINGS}),
-    Role.VIEWER: frozenset({Permission.READ}),
-}
+PERMISSIONS = RolePermissions(
+    {
+        Role.ADMIN: set(Permission),
+        Role.OPERATOR: {Permission.READ, Permission.WRITE_SETTINGS},
+        Role.VIEWER: {Permission.READ},
+    }
+)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from kervan_servicekit.errors import CodedError
 
 
-class DomainError(Exception):
+class DomainError(CodedError):
     """Base of every rule the domain refuses; `details` is safe to show to the caller."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details: dict[str, Any] = dict(details or {})
 
 
 class StoreNotFound(DomainError):  # noqa: N818 - reads as the fact it reports

@@ -7,18 +7,19 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import IDENTIFIER_PATTERN, Platform
 from kervan_contracts.stores.v1 import StoreStatus
+from kervan_servicekit.auth import Authenticator, BearerAuth, Principal
 from kervan_servicekit.health import HealthEndpoints
+from kervan_servicekit.http import ApiError, BodyLimitMiddleware, error_docs, install_error_handlers
 from store_registry import __version__
 from store_registry.app import queries, services
 from store_registry.app.commands import (
@@ -34,16 +35,14 @@ from store_registry.app.commands import (
 )
 from store_registry.app.ports import StoreView, UnitOfWorkFactory
 from store_registry.app.services import Collaborators
-from store_registry.domain.access import Permission
-from store_registry.domain.errors import PreconditionRequired
+from store_registry.domain.access import PERMISSIONS, Permission
+from store_registry.domain.errors import DomainError, PreconditionRequired
 from store_registry.domain.references import ReferenceKind
-from store_registry.entrypoints.auth import Authenticator
-from store_registry.entrypoints.errors import ApiError, install_error_handlers
-from store_registry.entrypoints.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from store_registry.entrypoints.errors import STATUS_OF
+from store_registry.entrypoints.middleware import RequestContextMiddleware
 from store_registry.entrypoints.schemas import (
     AuditEntryOut,
     AuditPage,
-    ErrorBody,
     OrderSettingsBody,
     ProductSettingsBody,
     ReferenceBody,
@@ -84,30 +83,30 @@ class ApiDependencies:
     metric_prefix: str = "kervan_store_registry"
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Malformed request (e.g. a cursor this service did not issue)."),
-    401: _error("No or unknown bearer token."),
-    403: _error("The token's role does not allow this."),
-    404: _error("No such resource."),
-    413: _error("Request body too large."),
-    422: _error("The request does not validate."),
-}
+_READ_ERRORS = error_docs(
+    {
+        400: "Malformed request (e.g. a cursor this service did not issue).",
+        401: "No or unknown bearer token.",
+        403: "The token's role does not allow this.",
+        404: "No such resource.",
+        413: "Request body too large.",
+        422: "The request does not validate.",
+    }
+)
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_READ_ERRORS,
-    409: _error("Conflicts with the current state (e.g. a reference item still in use)."),
-    412: _error("`If-Match` names a version that is no longer current."),
-    428: _error("`If-Match` is required on this write."),
+    **error_docs(
+        {
+            409: "Conflicts with the current state (e.g. a reference item still in use).",
+            412: "`If-Match` names a version that is no longer current.",
+            428: "`If-Match` is required on this write.",
+        }
+    ),
 }
 _ETAG_HEADER = {
     "ETag": {"description": 'The store version, e.g. `"3"`.', "schema": {"type": "string"}}
 }
 _WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": _ETAG_HEADER}}
-
-_bearer = HTTPBearer(auto_error=False, description="API token (roles: admin, operator, viewer)")
 
 
 _QUERY_NAMES: dict[int, frozenset[str]] = {}
@@ -156,30 +155,16 @@ def _deps(request: Request) -> ApiDependencies:
 
 
 Deps = Annotated[ApiDependencies, Depends(_deps)]
+_bearer = BearerAuth(PERMISSIONS, authenticator=lambda request: _deps(request).auth)
 
 
 def _require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
-    async def authorise(
-        request: Request,
-        deps: Deps,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    async def caller(
+        request: Request, principal: Annotated[Principal, Depends(_bearer.require(permission))]
     ) -> Caller:
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if credentials is None:
-            raise ApiError(401, "unauthenticated", "a bearer token is required", None, challenge)
-        principal = deps.auth.authenticate(credentials.credentials)
-        if principal is None:
-            raise ApiError(401, "unauthenticated", "the bearer token is not valid", None, challenge)
-        if not principal.allows(permission):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"role {principal.role.value} may not do this",
-                {"role": principal.role.value, "needs": permission.value},
-            )
         return Caller(principal.name, getattr(request.state, "correlation_id", None))
 
-    return authorise
+    return caller
 
 
 Reader = Annotated[Caller, Depends(_require(Permission.READ))]
@@ -539,7 +524,7 @@ def create_app(deps: ApiDependencies) -> FastAPI:
         redoc_url=None,
     )
     app.state.deps = deps
-    install_error_handlers(app)
+    install_error_handlers(app, STATUS_OF, domain_error=DomainError)
     app.include_router(stores)
     app.include_router(settings)
     for kind, (path, label) in REFERENCE_PATHS.items():

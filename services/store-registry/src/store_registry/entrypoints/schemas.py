@@ -33,20 +33,6 @@ class _Response(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ErrorDetail(BaseModel):
-    """What went wrong: a stable code, a message for humans, and structured details."""
-
-    code: str = Field(description="Stable, machine-readable code.")
-    message: str = Field(description="Explanation for a human.")
-    details: dict[str, Any] = Field(default_factory=dict, description="Structured context.")
-
-
-class ErrorBody(BaseModel):
-    """Every error response."""
-
-    error: ErrorDetail
-
-
 class StoreCreate(_Request):
     """A new store."""
 
