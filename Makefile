@@ -11,7 +11,7 @@ RUN := $(UV) run --all-packages --locked
 PYTEST_ARGS ?=
 DEVSTACK := $(RUN) python -m kervan_devstack
 
-.PHONY: help sync up down status test test-unit test-integration bench lint typecheck fmt contracts check chaos
+.PHONY: help sync up down status test test-unit bench lint typecheck fmt contracts check chaos
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,13 +31,10 @@ status: ## Show what the local stack runs where
 	$(DEVSTACK) status
 
 test: sync ## The whole suite (unit, component, integration, e2e) against real servers it starts and stops
-	$(RUN) pytest $(PYTEST_ARGS)
+	UV=$(UV) bash scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: sync ## Only the tests that need no server
-	$(RUN) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
-
-test-integration: sync ## Only the integration and e2e tests
-	$(RUN) pytest -m "integration or e2e" $(PYTEST_ARGS)
+	UV=$(UV) UNIT_ONLY=1 bash scripts/test.sh -m "not integration and not e2e" $(PYTEST_ARGS)
 
 bench: sync ## Benchmarks: print figures and the ratio to a baseline measured in the same run
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(RUN) python $$b; done

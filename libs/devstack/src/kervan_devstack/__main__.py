@@ -82,7 +82,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         endpoints = stack.up(services)
         exports = endpoints.as_env()
         if not args.no_apps and set(services) == set(ALL_SERVICES):
-            exports.update(_apps(stack).up(exports))
+            exports.update(_apps(stack, auto_ports=args.ports == "auto").up(exports))
         env_text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items())
         (stack.state_dir / "env").write_text(env_text)
         print(
@@ -121,9 +121,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _apps(stack: Devstack) -> AppRunner:
+def _apps(stack: Devstack, *, auto_ports: bool = False) -> AppRunner:
     spec = load_apps_file(repo_root())
-    return AppRunner(stack.state_dir, spec.apps, spec.env, spec.demo)
+    return AppRunner(stack.state_dir, spec.apps, spec.env, spec.demo, auto_ports=auto_ports)
 
 
 def _asdict(ports: Ports) -> dict[str, int]:

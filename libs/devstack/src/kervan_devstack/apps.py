@@ -17,7 +17,7 @@ import sys
 import tomllib
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from kervan_devstack._proc import (
     LOOPBACK,
     PidRecord,
     ensure_port_free,
+    free_ports,
     record_for,
     spawn,
     stop,
@@ -112,11 +113,23 @@ class AppRunner:
         apps: list[AppSpec],
         shared_env: dict[str, str] | None = None,
         demo: tuple[str, ...] = (),
+        *,
+        auto_ports: bool = False,
     ) -> None:
         self.state_dir = state_dir
-        self.apps = apps
         self.shared_env = shared_env or {}
         self.demo = demo
+        # A running app keeps the port it was started on; others take the configured port, or
+        # a free one in auto mode (parallel stacks, the e2e tests).
+        spare = iter(free_ports(len(apps)) if auto_ports else [])
+        self.apps = []
+        for app in apps:
+            record = self.running(app)
+            if record is not None:
+                port = record.ports["http"]
+            else:
+                port = next(spare) if auto_ports else app.port
+            self.apps.append(replace(app, port=port))
 
     def _pid_file(self, app: AppSpec) -> Path:
         return self.state_dir / "run" / f"app-{app.name}.json"
@@ -149,7 +162,8 @@ class AppRunner:
 
     def up(self, base_env: dict[str, str]) -> dict[str, str]:
         """Start every app not yet running, in order; returns the variables to export."""
-        env = {**os.environ, **base_env, **self.shared_env, **self.exports()}
+        env = {**os.environ, **base_env, **self.exports()}
+        env.update({k: string.Template(v).safe_substitute(env) for k, v in self.shared_env.items()})
         started = False
         for app in self.apps:
             if self.running(app) is not None:
@@ -162,7 +176,13 @@ class AppRunner:
         return self.exports()
 
     def _start(self, app: AppSpec, env: dict[str, str]) -> None:
-        argv = [sys.executable, "-m", app.module, *app.args]
+        own = {**env, "PORT": str(app.port)}
+        argv = [
+            sys.executable,
+            "-m",
+            app.module,
+            *(string.Template(a).substitute(own) for a in app.args),
+        ]
         log_path = self._log_file(app)
         popen = spawn(argv, log_path=log_path, cwd=self.state_dir, env=with_app_env(env, app))
         # Pid reuse guard: the record only matches a process whose command line runs this module.
@@ -210,8 +230,9 @@ class AppRunner:
 
 def with_app_env(env: dict[str, str], app: AppSpec) -> dict[str, str]:
     """`env` plus the app's own variables, where `${NAME}` refers to a variable of `env`
-    (e.g. `${KERVAN_ADMIN_TOKEN}`, which differs per state dir)."""
-    return {**env, **{k: string.Template(v).safe_substitute(env) for k, v in app.env.items()}}
+    (e.g. `${KERVAN_ADMIN_TOKEN}`, which differs per state dir) and `${PORT}` to the app's port."""
+    own = {**env, "PORT": str(app.port)}
+    return {**env, **{k: string.Template(v).safe_substitute(own) for k, v in app.env.items()}}
 
 
 def _answers(url: str) -> bool:

@@ -89,6 +89,42 @@ def _decode_value(raw: bytes | None) -> Any:
         return raw
 
 
+def _recorded(msg: Any) -> RecordedEvent:
+    return RecordedEvent(
+        msg.key.decode("utf-8", "replace") if msg.key is not None else None,
+        {k: v.decode("utf-8", "replace") for k, v in msg.headers or ()},
+        _decode_value(msg.value),
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+    )
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[RecordedEvent]:
+    """Every record of `topic` from the beginning up to its end offsets at call time, partition by
+    partition (order holds within a partition). For checks of what a whole run published."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(await _partitions_for(admin, topic))]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[RecordedEvent] = []
+        for partition in partitions:
+            while await consumer.position(partition) < ends[partition]:
+                batch = await consumer.getmany(partition, timeout_ms=1000)
+                records.extend(_recorded(msg) for msg in batch.get(partition, ()))
+        return records
+    finally:
+        await consumer.stop()
+
+
 def _as_plain(item: Any) -> Any:
     """Envelope models become JSON-shaped dicts, so they compare with recorded payloads."""
     dump = getattr(item, "model_dump", None)
@@ -142,17 +178,7 @@ class EventRecorder:
                 if not batches:
                     continue
                 for tp in sorted(batches, key=lambda t: (t.topic, t.partition)):
-                    for msg in batches[tp]:
-                        self.records.append(
-                            RecordedEvent(
-                                msg.key.decode("utf-8", "replace") if msg.key is not None else None,
-                                {k: v.decode("utf-8", "replace") for k, v in msg.headers or ()},
-                                _decode_value(msg.value),
-                                topic=msg.topic,
-                                partition=msg.partition,
-                                offset=msg.offset,
-                            )
-                        )
+                    self.records.extend(_recorded(msg) for msg in batches[tp])
                 async with self._arrived:
                     self._arrived.notify_all()
         except asyncio.CancelledError:
