@@ -143,3 +143,16 @@ def test_markdown_renders_default_factories_and_keeps_secrets_out() -> None:
     assert rows["FACTORY_MAYBE_KEY"] == "*computed*"
     assert rows["FACTORY_DERIVED"] == "*computed*"
     assert rows["FACTORY_NEEDED"] == "*required*"
+
+
+def test_a_service_owns_a_schema_named_after_it_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KERVAN_POSTGRES_SCHEMA", raising=False)
+
+    class OrderIngestLike(ServiceSettings):
+        service_name: str = "order-ingest"
+
+    assert OrderIngestLike().postgres.schema_name == "order_ingest"
+    monkeypatch.setenv("KERVAN_POSTGRES_SCHEMA", "chosen")
+    assert OrderIngestLike().postgres.schema_name == "chosen"

@@ -7,9 +7,9 @@ test builds them with explicit values), so importing a module never reads the en
 from __future__ import annotations
 
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretBytes, SecretStr
+from pydantic import BaseModel, Field, SecretBytes, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,7 +66,8 @@ class PostgresSettings(BaseSettings):
         validation_alias="KERVAN_POSTGRES_SCHEMA",
         pattern=r"^[a-z_][a-z0-9_]*$",
         description="Schema owning the service's tables (set as search_path); env "
-        "`KERVAN_POSTGRES_SCHEMA`.",
+        "`KERVAN_POSTGRES_SCHEMA`. Inside a service's settings the default is the service "
+        "name in snake case, so services sharing one database never share tables.",
     )
     pool_min_size: int = Field(default=1, ge=0, description="Connections kept open in the pool.")
     pool_max_size: int = Field(default=10, ge=1, description="Upper bound of the pool.")
@@ -168,6 +169,15 @@ class ServiceSettings(BaseSettings):
     vault: VaultSettings = Field(default_factory=VaultSettings, description="Vault.")
     retry: RetrySettings = Field(default_factory=RetrySettings, description="Consumer retries.")
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Outbox relay.")
+
+    @model_validator(mode="after")
+    def _own_schema_by_default(self) -> Self:
+        # Every service owns one schema; without an explicit choice it is named after the
+        # service, never the shared `public`.
+        if "schema_name" not in self.postgres.model_fields_set:
+            own = self.service_name.replace("-", "_")
+            self.postgres = self.postgres.model_copy(update={"schema_name": own})
+        return self
 
 
 def _model_type(annotation: Any) -> type[BaseModel] | None:
