@@ -34,7 +34,10 @@ test: sync ## The whole suite (unit, component, integration, e2e) against real s
 	UV=$(UV) bash scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: sync ## Only the tests that need no server
-	UV=$(UV) UNIT_ONLY=1 bash scripts/test.sh -m "not integration and not e2e" $(PYTEST_ARGS)
+	UV=$(UV) UNIT_ONLY=1 bash scripts/test.sh -m "not integration and not e2e and not chaos" $(PYTEST_ARGS)
+
+chaos: sync ## Fault-injection runs (SIGKILL, broker and database restarts); minutes, not part of make test
+	$(RUN) pytest services/order-ingest -m chaos $(PYTEST_ARGS)
 
 bench: sync ## Benchmarks: print figures and the ratio to a baseline measured in the same run
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(RUN) python $$b; done
