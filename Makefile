@@ -51,7 +51,7 @@ fmt: sync ## Format and autofix
 	$(RUN) ruff check --fix .
 
 typecheck: sync ## mypy --strict over every package (one run per member: each has its own tests package)
-	@set -e; for member in libs/* services/* bench $(if $(wildcard tests/e2e/*.py),tests/e2e); do \
+	@set -e; for member in libs/* services/* bench $(if $(wildcard tests/e2e/*.py),tests/e2e) $(if $(wildcard tests/deploy/*.py),tests/deploy deploy/k8s/generate.py); do \
 	  echo "mypy $$member"; $(RUN) mypy $$member; done
 
 contracts: sync ## Regenerate the committed JSON Schemas of the events

@@ -36,7 +36,9 @@ if [ "$unit_only" != 1 ] && [ -z "${KERVAN_TEST_KAFKA_BOOTSTRAP:-}" ] \
 fi
 
 members=(libs/* services/*)
-[ -n "$(ls tests/e2e/test_*.py 2>/dev/null)" ] && members+=(tests/e2e)
+for extra in tests/deploy tests/e2e; do
+  [ -n "$(ls "$extra"/test_*.py 2>/dev/null)" ] && members+=("$extra")
+done
 failed=()
 started=$(date +%s)
 for member in "${members[@]}"; do
