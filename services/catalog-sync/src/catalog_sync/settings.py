@@ -36,7 +36,10 @@ class CatalogSyncSettings(ServiceSettings):
         default=16, ge=1, description="Stores pushed at the same time."
     )
     take_limit: int = Field(
-        default=2000, ge=1, description="Queued SKUs planned per store and round."
+        default=2000,
+        ge=1,
+        description="Queued SKUs planned per store and round, rounded up to whole batches "
+        "of the platform's maximum.",
     )
     per_item_group: int = Field(
         default=20,
