@@ -178,15 +178,20 @@ async def apply_api_status(data: ApiStatusChanged, uow: UnitOfWork, clock: Clock
         return True
 
 
+#: Pauses that new credentials end at once.
+CREDENTIAL_PAUSES = frozenset({"auth_rejected", "missing_credentials"})
+
+
 async def apply_credentials(data: CredentialsChanged, uow: UnitOfWork, clock: Clock) -> bool:
-    """Record the credentials version; new credentials lift a pause caused by a 401/403."""
+    """Record the credentials version; new credentials lift a pause that credentials caused
+    (a 401/403, or no credentials at all when the store was first pushed)."""
     async with uow:
         if not await uow.save_credentials_version(
             data.store_id, data.version, data.deleted, data.changed_at
         ):
             return False
         sync = await uow.sync_state(data.store_id)
-        if sync.pause_reason == "auth_rejected" and not data.deleted:
+        if sync.pause_reason in CREDENTIAL_PAUSES and not data.deleted:
             await uow.save_sync_state(
                 data.store_id, replace(sync, paused_until=None, pause_reason=None)
             )
