@@ -94,6 +94,18 @@ class MemoryOrders:
         """See OrderRepository."""
         self._w.db.orders[(order.store_id, order.order_number)] = order
 
+    async def get_many_for_update(
+        self, store_id: str, order_numbers: Sequence[str]
+    ) -> dict[str, IngestedOrder]:
+        """See OrderRepository."""
+        found = {n: self._w.db.orders.get((store_id, n)) for n in order_numbers}
+        return {n: o for n, o in found.items() if o is not None}
+
+    async def save_many(self, orders: Sequence[IngestedOrder]) -> None:
+        """See OrderRepository."""
+        for order in orders:
+            await self.save(order)
+
     async def pending_deduction(self, store_id: str) -> list[IngestedOrder]:
         """See OrderRepository."""
         return [

@@ -167,9 +167,28 @@ class PgOrders:
         )
         return None if row is None else _order_from(row)
 
+    async def get_many_for_update(
+        self, store_id: str, order_numbers: Sequence[str]
+    ) -> dict[str, IngestedOrder]:
+        """See OrderRepository (rows locked in key order, so two pollers cannot deadlock)."""
+        rows = await self._conn.fetch(
+            f"SELECT {_ORDER_COLUMNS} FROM orders "  # noqa: S608 - constant column list
+            "WHERE store_id = $1 AND order_number = ANY($2::text[]) "
+            "ORDER BY order_number FOR UPDATE",
+            store_id,
+            sorted(set(order_numbers)),
+        )
+        return {r["order_number"]: _order_from(r) for r in rows}
+
     async def save(self, order: IngestedOrder) -> None:
         """See OrderRepository."""
-        await self._conn.execute(
+        await self.save_many([order])
+
+    async def save_many(self, orders: Sequence[IngestedOrder]) -> None:
+        """See OrderRepository."""
+        if not orders:
+            return
+        await self._conn.executemany(
             """
             INSERT INTO orders (store_id, order_number, platform, status, first_seen_at,
                 last_modified_at, deduction_wanted, warehouse_id, snapshot, state)
@@ -179,16 +198,21 @@ class PgOrders:
                 warehouse_id = EXCLUDED.warehouse_id, snapshot = EXCLUDED.snapshot,
                 state = EXCLUDED.state, updated_at = now()
             """,
-            order.store_id,
-            order.order_number,
-            order.platform,
-            order.status.value,
-            order.first_seen_at,
-            order.snapshot.last_modified_at,
-            order.deduction_wanted,
-            order.warehouse_id,
-            order.snapshot.model_dump_json(),
-            json.dumps(order.state_document()),
+            [
+                (
+                    order.store_id,
+                    order.order_number,
+                    order.platform,
+                    order.status.value,
+                    order.first_seen_at,
+                    order.snapshot.last_modified_at,
+                    order.deduction_wanted,
+                    order.warehouse_id,
+                    order.snapshot.model_dump_json(),
+                    json.dumps(order.state_document()),
+                )
+                for order in orders
+            ],
         )
         await self._conn.executemany(
             """
@@ -210,6 +234,7 @@ class PgOrders:
                     line.released_quantity,
                     line.cancelled_units(),
                 )
+                for order in orders
                 for line in order.lines.values()
             ],
         )

@@ -66,6 +66,14 @@ class OrderRepository(Protocol):
     async def save(self, order: IngestedOrder) -> None:
         """Insert or update the order and its lines."""
 
+    async def get_many_for_update(
+        self, store_id: str, order_numbers: Sequence[str]
+    ) -> dict[str, IngestedOrder]:
+        """The stored ones of these orders by number, locked for the rest of the transaction."""
+
+    async def save_many(self, orders: Sequence[IngestedOrder]) -> None:
+        """Insert or update these orders and their lines (one round trip per table)."""
+
     async def pending_deduction(self, store_id: str) -> list[IngestedOrder]:
         """Orders waiting for a warehouse, locked."""
 

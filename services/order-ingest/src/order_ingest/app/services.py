@@ -281,9 +281,7 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
         )
         if current is None or not verdict.eligible:
             raise StoreIneligibleError(verdict.reason)
-        events: list[EventPayload] = []
-        for order in batch:
-            events += await _apply_order(uow, current, order, ctx.clock())
+        events = await _apply_orders(uow, current, batch, ctx.clock())
         new_orders = sum(1 for e in events if isinstance(e, OrderReceived))
         await uow.events.add(events, correlation_id)
         if watermark is not None:
@@ -301,20 +299,39 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
     counts.events += len(events)
 
 
-async def _apply_order(
-    uow: UnitOfWork, store: StoreProfile, order: Order, now: datetime
+async def _apply_orders(
+    uow: UnitOfWork, store: StoreProfile, batch: list[Order], now: datetime
 ) -> list[EventPayload]:
-    existing = await uow.orders.get_for_update(order.store_id, order.order_number)
-    if existing is None:
-        aggregate, events = IngestedOrder.first_seen(
-            order,
-            stock_deduction_enabled=store.stock_deduction_enabled,
-            default_warehouse_id=store.default_warehouse_id,
-            now=now,
-        )
-    else:
-        aggregate, events = existing, existing.observe(order, now)
-    await uow.orders.save(aggregate)
+    """Apply a batch of observations: one locked read and one write per table, not per order.
+
+    An order can appear more than once in a batch (one observation per package): they are
+    applied in page order to the same aggregate.
+    """
+    known = await uow.orders.get_many_for_update(
+        store.store_id, [order.order_number for order in batch]
+    )
+    changed: dict[str, IngestedOrder] = {}
+    events: list[EventPayload] = []
+    for order in batch:
+        existing = known.get(order.order_number)
+        if existing is None:
+            aggregate, new_events = IngestedOrder.first_seen(
+                order,
+                stock_deduction_enabled=store.stock_deduction_enabled,
+                default_warehouse_id=store.default_warehouse_id,
+                now=now,
+            )
+            known[order.order_number] = changed[order.order_number] = aggregate
+            events += new_events
+            continue
+        # Most observations are re-reads (the overlap window, repeated pages): an aggregate
+        # that did not change is not written again.
+        before = (existing.state_document(), existing.snapshot, existing.status)
+        new_events = existing.observe(order, now)
+        if new_events or (existing.state_document(), existing.snapshot, existing.status) != before:
+            changed[order.order_number] = existing
+        events += new_events
+    await uow.orders.save_many(list(changed.values()))
     return events
 
 

@@ -1,0 +1,636 @@
+"""order-ingest end to end: simulator → PostgreSQL → Kafka `StockDeducted` seen by a consumer.
+
+50 Trendyol stores (one simulator account each, rate limits off) are announced to the service
+over Kafka (`StoreCreated` + a valid `ApiStatusChanged`), exactly as store-registry and
+credential-vault would. Then two phases:
+
+1. Throughput: a burst of orders (default 20,000, one line each) is created in the simulator
+   across the stores; the clock runs from the first creation call until a consumer has seen
+   one `StockDeducted` per order. Orders/s = orders / that time.
+2. Latency: orders trickle in (default 100/s for 15 s); for each, the time from its creation
+   call to its `StockDeducted` reaching the consumer. Target: p99 <= poll interval + 1 s
+   (the jitter of the schedule widens the worst gap to interval x (1 + jitter)).
+
+Baseline, same run and machine: the same rows (order snapshot + line, batches of the same
+size, the same pool size and 50 concurrent writers) inserted with asyncpg, then the very event
+bytes the service published produced with aiokafka (acks=all) to fresh topics, until the
+consumer has seen every `StockDeducted`. No polling, no parsing, no domain logic, no outbox.
+Ratio = service orders/s / baseline orders/s (target >= 0.5; >= 2,000 orders/s on 2 cores).
+
+The service runs in this process (its own event loop shares the process with the consumer;
+the simulator runs as a child process) so that it can use in-memory credentials.
+
+Servers: KERVAN_KAFKA_BOOTSTRAP / KERVAN_POSTGRES_DSN when set, otherwise Kafka and
+PostgreSQL started by kervan_devstack (ports auto, state dir under .devstack/, stopped at the end).
+
+Usage: `uv run python bench/bench_order_ingest.py [--orders 20000] [--stores 50]
+[--poll-interval 2] [--trickle-rate 100] [--trickle-seconds 15] [--profile FILE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from order_ingest.adapters.vault import StaticCredentialsSource
+from order_ingest.bootstrap import build_app
+from order_ingest.settings import OrderIngestSettings
+from pydantic import SecretStr
+
+from kervan_contracts import topics
+from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
+from kervan_contracts.event import EventPayload
+from kervan_contracts.identifiers import Platform
+from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
+from kervan_contracts.stores.v1 import (
+    OrderSettings,
+    ProductSettings,
+    StoreCreated,
+    StoreSnapshot,
+    StoreStatus,
+)
+from kervan_contracts.topics import TopicSpec
+from kervan_marketplaces import (
+    AdapterFactory,
+    IntegratorIdentity,
+    MarketplaceSettings,
+    PlatformUrls,
+)
+from kervan_servicekit import (
+    KafkaSettings,
+    OutboxSettings,
+    PostgresSettings,
+    configure_logging,
+    ensure_topics,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEDUCTED = "inventory.stock.deducted"
+BATCH = 100
+POOL = 10
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+@contextlib.contextmanager
+def infrastructure() -> Iterator[tuple[str, str]]:
+    """(kafka bootstrap, superuser postgres DSN)."""
+    kafka, dsn = os.environ.get("KERVAN_KAFKA_BOOTSTRAP"), os.environ.get("KERVAN_POSTGRES_DSN")
+    if kafka and dsn:
+        yield kafka, dsn
+        return
+    from kervan_devstack import Devstack  # noqa: PLC0415  (only when no endpoints are given)
+
+    # Under the repository's .devstack/ (PostgreSQL runs as its own user and must reach it).
+    state_dir = ROOT / ".devstack" / f"bench-order-ingest-{secrets.token_hex(4)}"
+    state_dir.mkdir(parents=True)
+    state_dir.chmod(0o755)
+    stack = Devstack(state_dir, ports="auto")
+    try:
+        endpoints = stack.up(["kafka", "postgres"])
+        yield endpoints.kafka_bootstrap, endpoints.postgres_dsn
+    finally:
+        stack.down(["kafka", "postgres"])
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def bench_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh database, dropped afterwards."""
+    name = f"bench_oi_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        yield urlsplit(admin_dsn)._replace(path=f"/{name}").geturl()
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def simulator() -> AsyncIterator[str]:
+    """marketplace-sim in a child process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220  (started once, stopped below)
+        [sys.executable, "-m", "marketplace_sim", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/_sim/accounts")).status_code == 200:
+                        break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("marketplace-sim did not start")
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def marketplace_settings(sim: str) -> MarketplaceSettings:
+    """Every platform's URLs pointed at the simulator."""
+    urls = {}
+    for platform in Platform:
+        name = platform.value
+        roles = ("oms", "listing", "catalog") if name == "hepsiburada" else ("api",)
+        prod = dict.fromkeys(roles, f"{sim}/{name}")
+        sandbox = dict.fromkeys(roles, f"{sim}/{name}-sandbox")
+        if name == "amazon_tr":
+            for table, base in ((prod, f"{sim}/amazon_tr"), (sandbox, f"{sim}/amazon_tr-sandbox")):
+                table["lwa"] = f"{base}/auth/o2/token"
+                table["consent"] = f"{base}/apps/authorize/consent"
+        urls[name] = PlatformUrls(production=prod, sandbox=sandbox)
+    return MarketplaceSettings(
+        urls=urls,
+        simulator_origins=[sim],
+        check_dns=False,
+        integrator=IntegratorIdentity(trendyol_integrator_name="Kervan"),
+    )
+
+
+def store_snapshot(store_id: str) -> StoreSnapshot:
+    """An active Trendyol store with order transfer and stock deduction on."""
+    at = datetime.now(UTC) - timedelta(days=1)
+    return StoreSnapshot(
+        store_id=store_id,
+        title=f"Bench {store_id}",
+        platform=Platform.TRENDYOL,
+        status=StoreStatus.ACTIVE,
+        test_mode=False,
+        products=ProductSettings(),
+        orders=OrderSettings(
+            order_transfer_enabled=True,
+            stock_deduction_enabled=True,
+            default_warehouse_id="wh-main",
+        ),
+        version=1,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def publish(bootstrap: str, payloads: list[EventPayload]) -> None:
+    """Publish events the way the owning services do."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for payload in payloads:
+            envelope = make_envelope(payload, producer="bench")
+            await producer.send(
+                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@dataclass
+class Watcher:
+    """Reads two topics from their current end; remembers what it saw and when."""
+
+    bootstrap: str
+    orders_topic: TopicSpec
+    movements_topic: TopicSpec
+    deducted_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(store, order number) -> first time its StockDeducted was seen (perf_counter)."""
+    deducted_ids: dict[str, int] = field(default_factory=dict)
+    """movement id -> times seen (redeliveries show as > 1)."""
+    raw: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    """(topic, key, value) of every record, for the baseline."""
+    keep_raw: bool = False
+    _task: asyncio.Task[None] | None = None
+    _consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        """Assign every partition of both topics and seek to their end."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [
+                TopicPartition(spec.name, p)
+                for spec in (self.orders_topic, self.movements_topic)
+                for p in range(spec.partitions)
+            ]
+        except BaseException:
+            await consumer.stop()
+            raise
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for part in parts:  # resolve the end offsets now, before anything is produced
+            await consumer.position(part)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            now = time.perf_counter()
+            for part, records in batches.items():
+                for record in records:
+                    if self.keep_raw:
+                        self.raw.append((part.topic, record.key, record.value))
+                    if part.topic != self.movements_topic.name:
+                        continue
+                    event = json.loads(record.value)
+                    if event["event_type"] != DEDUCTED:
+                        continue
+                    data = event["data"]
+                    self.deducted_ids[data["movement_id"]] = (
+                        self.deducted_ids.get(data["movement_id"], 0) + 1
+                    )
+                    self.deducted_at.setdefault((data["store_id"], data["order_number"]), now)
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def wait_for(self, numbers: set[tuple[str, str]], within: float) -> float:
+        """Wait until every order in `numbers` was deducted; returns the last arrival time."""
+        deadline = time.monotonic() + within
+        missing = set(numbers)
+        while True:
+            # Only the still-missing keys are checked again (this shares the service's CPU).
+            missing = {key for key in missing if key not in self.deducted_at}
+            if not missing:
+                return max(self.deducted_at[n] for n in numbers)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(missing)} of {len(numbers)} orders never deducted")
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class Stores:
+    """The simulator accounts behind the bench stores."""
+
+    sim: httpx.AsyncClient
+    accounts: dict[str, str]
+    """store id -> simulator account id."""
+
+
+async def create_stores(sim: httpx.AsyncClient, count: int) -> tuple[Stores, dict[str, Any]]:
+    """One rate-limit-free Trendyol account per store; returns them and their credentials."""
+    accounts, credentials = {}, {}
+    for i in range(count):
+        seller = str(50_000 + i)
+        creds = {"seller_id": seller, "api_key": f"bench-key-{i}", "api_secret": f"s-{i}"}
+        response = await sim.post(
+            "/_sim/accounts",
+            json={
+                "platform": "trendyol",
+                "seller_id": seller,
+                "credentials": creds,
+                "rate_limits": False,
+            },
+        )
+        response.raise_for_status()
+        store_id = f"bench-store-{i:03d}"
+        accounts[store_id] = response.json()["account_id"]
+        credentials[store_id] = creds
+    return Stores(sim, accounts), credentials
+
+
+async def wait_all_polled(api: httpx.AsyncClient, store_ids: list[str], within: float) -> None:
+    """Every store eligible and polled successfully at least once."""
+    deadline = time.monotonic() + within
+    pending = list(store_ids)
+    while pending:
+        response = await api.get(f"/v1/stores/{pending[0]}/ingest")
+        if response.status_code == 200 and response.json()["last_success_at"]:
+            pending.pop(0)
+            continue
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"store {pending[0]} never polled: {response.text}")
+        await asyncio.sleep(0.1)
+
+
+async def burst(stores: Stores, total: int, prefix: str) -> set[tuple[str, str]]:
+    """`total` one-line orders spread evenly over fresh stores; returns (store, number)s."""
+    per_store = total // len(stores.accounts)
+
+    async def one(account: str) -> None:
+        response = await stores.sim.post(
+            f"/_sim/accounts/{account}/orders/bulk",
+            json={"count": per_store, "prefix": prefix, "spread_seconds": 0},
+        )
+        response.raise_for_status()
+
+    await asyncio.gather(*(one(a) for a in stores.accounts.values()))
+    # The bulk route numbers after the account's existing orders: none yet.
+    return {(s, f"{prefix}{k:09d}") for s in stores.accounts for k in range(1, per_store + 1)}
+
+
+async def trickle(
+    stores: Stores, rate: float, seconds: float, prefix: str
+) -> dict[tuple[str, str], float]:
+    """Orders at `rate`/s round-robin over the stores; (store, number) -> creation time."""
+    created: dict[tuple[str, str], float] = {}
+    store_ids = list(stores.accounts)
+    count = int(rate * seconds)
+    started = time.perf_counter()
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def one(n: int) -> None:
+        store_id = store_ids[n % len(store_ids)]
+        number = f"{prefix}{n:07d}"
+        at = time.perf_counter()
+        response = await stores.sim.post(
+            f"/_sim/accounts/{stores.accounts[store_id]}/orders",
+            json={
+                "order_number": number,
+                "lines": [{"sku": "TRICKLE-1", "quantity": 1, "unit_price": "10.00"}],
+            },
+        )
+        response.raise_for_status()
+        created[(store_id, number)] = at
+
+    for n in range(count):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(n))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+    return created
+
+
+async def baseline(
+    dsn: str, bootstrap: str, records: list[tuple[str, bytes | None, bytes]]
+) -> tuple[float, int]:
+    """Same rows with asyncpg, same event bytes with aiokafka; returns (orders/s, orders)."""
+    suffix = secrets.token_hex(4)
+    specs = {
+        name: dataclasses.replace(topics.TOPICS[name], name=f"bench.baseline.{name}.{suffix}")
+        for name in (topics.ORDERS, topics.STOCK_MOVEMENTS)
+    }
+    mapping = {name: spec.name for name, spec in specs.items()}
+    await ensure_topics(bootstrap, list(specs.values()))
+    # Per order: its snapshot (from OrderReceived) and its event records, grouped per store.
+    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    events: dict[tuple[str, str], list[tuple[str, bytes | None, bytes]]] = {}
+    per_store: dict[str, list[tuple[str, str]]] = {}
+    for topic, key, value in records:
+        data = json.loads(value)["data"]
+        order = data.get("order")
+        store_id = order["store_id"] if order else data["store_id"]
+        number = order["order_number"] if order else data["order_number"]
+        if (store_id, number) not in events:
+            events[(store_id, number)] = []
+            per_store.setdefault(store_id, []).append((store_id, number))
+        events[(store_id, number)].append((mapping[topic], key, value))
+        if order is not None:
+            snapshots[(store_id, number)] = order
+    orders = len(events)
+
+    pool = await asyncpg.create_pool(dsn, min_size=POOL, max_size=POOL)
+    await pool.execute(
+        """
+        CREATE TABLE base_orders (store_id text, order_number text, snapshot jsonb,
+            first_seen_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (store_id, order_number));
+        CREATE TABLE base_lines (store_id text, order_number text, line_id text, sku text,
+            quantity int, deducted int, PRIMARY KEY (store_id, order_number, line_id));
+        """
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    watcher = Watcher(bootstrap, specs[topics.ORDERS], specs[topics.STOCK_MOVEMENTS])
+    await watcher.start()
+    numbers = set(events)
+    try:
+        started = time.perf_counter()
+
+        async def writer(keys: list[tuple[str, str]]) -> None:
+            for at in range(0, len(keys), BATCH):
+                chunk = [(snapshots[k], events[k]) for k in keys[at : at + BATCH]]
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.executemany(
+                        "INSERT INTO base_orders (store_id, order_number, snapshot) "
+                        "VALUES ($1, $2, $3::jsonb)",
+                        [(o["store_id"], o["order_number"], json.dumps(o)) for o, _ in chunk],
+                    )
+                    await conn.executemany(
+                        "INSERT INTO base_lines VALUES ($1, $2, $3, $4, $5, $5)",
+                        [
+                            (o["store_id"], o["order_number"], x["line_id"], x["merchant_sku"], 1)
+                            for o, _ in chunk
+                            for x in o["lines"]
+                        ],
+                    )
+                sends = [
+                    await producer.send(topic, value, key=key)
+                    for _, records in chunk
+                    for topic, key, value in records
+                ]
+                await asyncio.gather(*sends)
+
+        await asyncio.gather(*(writer(keys) for keys in per_store.values()))
+        last = await watcher.wait_for(numbers, within=300)
+        return orders / (last - started), orders
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Both phases and the baseline; prints the figures."""
+    configure_logging("order-ingest", "WARNING")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # broker start-up chatter
+    with infrastructure() as (bootstrap, admin_dsn):
+        async with bench_database(admin_dsn) as dsn, simulator() as sim_url:
+            await ensure_topics(
+                bootstrap,
+                [topics.TOPICS[t] for t in (topics.ORDERS, topics.STOCK_MOVEMENTS, topics.STORES)],
+            )
+            async with httpx.AsyncClient(base_url=sim_url, timeout=60) as sim:
+                stores, credentials = await create_stores(sim, args.stores)
+                settings = OrderIngestSettings(
+                    service_name="order-ingest",
+                    log_level="WARNING",
+                    postgres=PostgresSettings(
+                        dsn=SecretStr(dsn), schema_name="order_ingest", pool_max_size=POOL
+                    ),
+                    kafka=KafkaSettings(bootstrap=bootstrap),
+                    outbox=OutboxSettings(poll_interval_seconds=0.05),
+                    poll_interval_seconds=args.poll_interval,
+                    lease_renew_interval_seconds=1.0,
+                    initial_lookback_hours=1.0,
+                    retest_url="",
+                )
+                app = build_app(
+                    settings,
+                    factory=AdapterFactory(marketplace_settings(sim_url)),
+                    credentials=StaticCredentialsSource(credentials),
+                )
+                watcher = Watcher(
+                    bootstrap,
+                    topics.TOPICS[topics.ORDERS],
+                    topics.TOPICS[topics.STOCK_MOVEMENTS],
+                    keep_raw=True,
+                )
+                await watcher.start()
+                async with (
+                    _shutdown_noted(app.router.lifespan_context(app)),
+                    httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=app), base_url="http://oi"
+                    ) as api,
+                ):
+                    snapshots: list[EventPayload] = []
+                    for store_id in stores.accounts:
+                        snapshots.append(StoreCreated(store=store_snapshot(store_id)))
+                        snapshots.append(
+                            ApiStatusChanged(
+                                store_id=store_id,
+                                platform=Platform.TRENDYOL,
+                                status=ApiStatus.VALID,
+                                checked_at=datetime.now(UTC) - timedelta(minutes=1),
+                                test_mode=False,
+                            )
+                        )
+                    await publish(bootstrap, snapshots)
+                    await wait_all_polled(api, list(stores.accounts), within=120)
+
+                    profiler = _start_profiler(args.profile)
+                    started = time.perf_counter()
+                    numbers = await burst(stores, args.orders, "BURST")
+                    created_in = time.perf_counter() - started
+                    last = await watcher.wait_for(numbers, within=600)
+                    _stop_profiler(profiler, args.profile)
+                    elapsed = last - started
+                    throughput = len(numbers) / elapsed
+                    print(
+                        f"order-ingest end to end: {len(numbers)} orders over {args.stores} "
+                        f"stores in {elapsed:.2f} s (simulator creation {created_in:.2f} s of "
+                        f"it) = {throughput:,.0f} orders/s   target >= 2,000  "
+                        f"{'OK' if throughput >= 2000 else 'MISSED'}",
+                        flush=True,
+                    )
+
+                    created = await trickle(
+                        stores, args.trickle_rate, args.trickle_seconds, "TRICKLE"
+                    )
+                    await watcher.wait_for(set(created), within=120)
+                    latencies = [watcher.deducted_at[key] - at for key, at in created.items()]
+                    redelivered = sum(1 for c in watcher.deducted_ids.values() if c > 1)
+                    print(
+                        f"creation -> StockDeducted at {args.trickle_rate:.0f} orders/s: p50 "
+                        f"{percentile(latencies, 50):.2f} s  p99 {percentile(latencies, 99):.2f} s"
+                        f"  (n={len(latencies)})",
+                        flush=True,
+                    )
+                await watcher.stop()
+            burst_records = [r for r in watcher.raw if b"BURST" in r[2]]
+            base_rate, base_orders = await baseline(dsn, bootstrap, burst_records)
+
+    p50, p99, worst = (percentile(latencies, q) for q in (50, 99, 100))
+    target_latency = args.poll_interval + 1.0
+    ratio = throughput / base_rate
+    print(
+        f"baseline (asyncpg rows + aiokafka events, no logic): {base_orders} orders "
+        f"= {base_rate:,.0f} orders/s;  ratio {ratio:.2f}   target >= 0.5  "
+        f"{'OK' if ratio >= 0.5 else 'MISSED'}"
+    )
+    print(
+        f"creation -> StockDeducted at {args.trickle_rate:.0f} orders/s: p50 {p50:.2f} s  "
+        f"p99 {p99:.2f} s  max {worst:.2f} s  (n={len(latencies)});  target p99 <= "
+        f"poll interval {args.poll_interval:.1f} s (jitter ±20%) + 1 s = {target_latency:.1f} s  "
+        f"{'OK' if p99 <= target_latency else 'MISSED'}"
+    )
+    print(f"StockDeducted movement ids seen more than once on Kafka: {redelivered}")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _shutdown_noted(
+    lifespan: contextlib.AbstractAsyncContextManager[Any],
+) -> AsyncIterator[None]:
+    """The service's lifespan; a slow shutdown is reported instead of losing the figures."""
+    await lifespan.__aenter__()
+    try:
+        yield
+    finally:
+        try:
+            await lifespan.__aexit__(None, None, None)
+        except TimeoutError:
+            print("note: the service's shutdown timed out (pool close)", flush=True)
+
+
+def _start_profiler(path: str | None) -> Any:
+    if not path:
+        return None
+    import cProfile  # noqa: PLC0415
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _stop_profiler(profiler: Any, path: str | None) -> None:
+    if profiler is not None and path:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+
+def main() -> int:
+    """Parse flags and run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--stores", type=int, default=50)
+    parser.add_argument("--poll-interval", type=float, default=2.0)
+    parser.add_argument("--trickle-rate", type=float, default=100.0)
+    parser.add_argument("--trickle-seconds", type=float, default=15.0)
+    parser.add_argument("--profile", default=None, help="cProfile output of the burst phase")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
