@@ -25,6 +25,7 @@ from kervan_marketplaces import (
     IntegratorIdentity,
     MarketplaceSettings,
     PlatformUrls,
+    simulator_urls,
 )
 
 FINGERPRINT_KEY = b"k" * 32
@@ -103,17 +104,7 @@ REDIRECT = "http://127.0.0.1:8082/v1/oauth/{platform}/callback"
 
 def sim_urls() -> dict[str, PlatformUrls]:
     """Production = `<sim>/<platform>`, sandbox = `<sim>/<platform>-sandbox`."""
-    urls = {}
-    for platform in PLATFORMS:
-        roles = ("oms", "listing", "catalog") if platform == "hepsiburada" else ("api",)
-        prod = dict.fromkeys(roles, f"{SIM}/{platform}")
-        sandbox = dict.fromkeys(roles, f"{SIM}/{platform}-sandbox")
-        if platform == "amazon_tr":
-            for table, base in ((prod, f"{SIM}/amazon_tr"), (sandbox, f"{SIM}/amazon_tr-sandbox")):
-                table["lwa"] = f"{base}/auth/o2/token"
-                table["consent"] = f"{base}/apps/authorize/consent"
-        urls[platform] = PlatformUrls(production=prod, sandbox=sandbox)
-    return urls
+    return simulator_urls(SIM)
 
 
 def marketplace_settings() -> MarketplaceSettings:

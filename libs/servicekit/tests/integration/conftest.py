@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +19,7 @@ from kervan_servicekit.metrics import ServiceMetrics
 from kervan_servicekit.migrations import MigrationSet, apply_migrations, servicekit_migrations
 from kervan_servicekit.outbox import OutboxRelay
 from kervan_servicekit.settings import OutboxSettings
+from kervan_testkit import wait_until as poll_until
 
 SCHEMA = "svc"
 
@@ -28,21 +27,10 @@ SCHEMA = "svc"
 WaitUntil = Callable[..., Awaitable[None]]
 
 
-async def _wait_until(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def wait_until() -> WaitUntil:
     """`await wait_until(async_condition, timeout=..., what=...)`: poll with a deadline."""
-    return _wait_until
+    return poll_until
 
 
 StatusEnvelope = Callable[..., Envelope[ApiStatusChanged]]

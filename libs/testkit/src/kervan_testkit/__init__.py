@@ -1,1 +1,5 @@
 """pytest plugin: real Kafka, PostgreSQL and Vault fixtures and an event recorder."""
+
+from kervan_testkit.waiting import wait_until
+
+__all__ = ["wait_until"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +33,7 @@ from kervan_marketplaces import (
     AdapterFactory,
     IntegratorIdentity,
     MarketplaceSettings,
-    PlatformUrls,
+    simulator_urls,
 )
 from kervan_servicekit import PostgresSettings, create_pool, migrate
 
@@ -44,30 +42,9 @@ SIM = "http://127.0.0.1:8090"
 REDIRECT = "https://kervan.example/callback"
 
 
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval, not synchronisation
-
-
 def sim_marketplace_settings() -> MarketplaceSettings:
     """Every platform's URLs pointed at the in-process simulator."""
-    urls = {}
-    for platform in Platform:
-        name = platform.value
-        roles = ("oms", "listing", "catalog") if name == "hepsiburada" else ("api",)
-        prod = dict.fromkeys(roles, f"{SIM}/{name}")
-        sandbox = dict.fromkeys(roles, f"{SIM}/{name}-sandbox")
-        if name == "amazon_tr":
-            for table, base in ((prod, f"{SIM}/amazon_tr"), (sandbox, f"{SIM}/amazon_tr-sandbox")):
-                table["lwa"] = f"{base}/auth/o2/token"
-                table["consent"] = f"{base}/apps/authorize/consent"
-        urls[name] = PlatformUrls(production=prod, sandbox=sandbox)
+    urls = simulator_urls(SIM)
     return MarketplaceSettings(
         urls=urls,
         simulator_origins=[SIM],

@@ -17,8 +17,9 @@ from kervan_contracts.catalog.v1 import PriceChanged, ProductUpserted, StockLeve
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.money import Money
 from kervan_contracts.stores.v1 import AutoUpdateType
+from kervan_testkit import wait_until
 
-from .conftest import World, history_fields, snapshot, valid_status, wait_until
+from .conftest import World, history_fields, snapshot, valid_status
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,10 @@ from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
 from kervan_servicekit import KafkaSettings, OutboxSettings, PostgresSettings, ensure_topics
+from kervan_testkit import wait_until
 from kervan_testkit.events import record_events
 
-from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot, valid_status, wait_until
+from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot, valid_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

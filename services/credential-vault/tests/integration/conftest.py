@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,17 +34,6 @@ from kervan_testkit.infra import VaultEndpoint
 
 ADMIN_TOKEN = "integration-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class VaultProxy:
@@ -204,4 +192,4 @@ async def service(
         await admin.close()
 
 
-__all__ = ["ADMIN", "Running", "VaultProxy", "asynccontextmanager", "wait_until"]
+__all__ = ["ADMIN", "Running", "VaultProxy", "asynccontextmanager"]

@@ -19,13 +19,14 @@ import pytest
 
 from kervan_contracts import topics
 from kervan_servicekit.logging import configure_logging
+from kervan_testkit import wait_until
 from kervan_testkit.events import record_events
 
 from ..conftest import (  # noqa: TID252 - shared helpers
     Sim,
     random_credentials,
 )
-from .conftest import ADMIN, Running, VaultProxy, wait_until
+from .conftest import ADMIN, Running, VaultProxy
 
 pytestmark = pytest.mark.integration
 

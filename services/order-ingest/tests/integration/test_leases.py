@@ -12,8 +12,9 @@ from order_ingest.bootstrap import PostgresUnitOfWorkFactory, migration_set
 from pydantic import SecretStr
 
 from kervan_servicekit import Outbox, PostgresSettings, create_pool, migrate
+from kervan_testkit import wait_until
 
-from .conftest import SCHEMA, wait_until
+from .conftest import SCHEMA
 
 pytestmark = pytest.mark.integration
 

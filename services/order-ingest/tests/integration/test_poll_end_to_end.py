@@ -13,9 +13,10 @@ from order_ingest.domain.store import StoreProfile
 from kervan_contracts import topics
 from kervan_contracts.orders.v1 import Order
 from kervan_marketplaces import MarketplaceAdapter
+from kervan_testkit import wait_until
 from kervan_testkit.events import EventRecorder, record_events
 
-from .conftest import Env, store_events, wait_until
+from .conftest import Env, store_events
 
 pytestmark = pytest.mark.integration
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,17 +21,6 @@ from kervan_servicekit.settings import KafkaSettings, OutboxSettings, PostgresSe
 
 ADMIN_TOKEN = "integration-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

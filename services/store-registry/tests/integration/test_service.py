@@ -17,9 +17,10 @@ from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.registry import envelope_headers, make_envelope, serialize_envelope
 from kervan_servicekit.outbox import ProducerLike
+from kervan_testkit import wait_until
 from kervan_testkit.events import record_events
 
-from .conftest import ADMIN, Runner, wait_until
+from .conftest import ADMIN, Runner
 
 pytestmark = pytest.mark.integration
 
