@@ -105,11 +105,13 @@ async def test_stale_if_match_changes_nothing_and_emits_nothing(
     run_service: Runner, service_settings: StoreRegistrySettings, kafka_bootstrap: str
 ) -> None:
     async with run_service() as (_app, client):
-        store = (
-            await client.post("/v1/stores", json={"title": "A", "platform": "n11"}, headers=ADMIN)
-        ).json()
-        url = f"/v1/stores/{store['id']}"
+        # Recording starts before the create: its event is relayed asynchronously and could
+        # otherwise land after the recorder's start and be mistaken for one of the writes.
         async with record_events(kafka_bootstrap, service_settings.stores_topic) as rec:
+            created = await client.post(
+                "/v1/stores", json={"title": "A", "platform": "n11"}, headers=ADMIN
+            )
+            url = f"/v1/stores/{created.json()['id']}"
             ok = await client.patch(url, json={"title": "B"}, headers={**ADMIN, "If-Match": '"1"'})
             assert ok.status_code == 200
             stale = await client.patch(
@@ -120,8 +122,11 @@ async def test_stale_if_match_changes_nothing_and_emits_nothing(
             # a later valid write proves the relay ran past the refused one
             last = await client.post(f"{url}/deactivate", headers={**ADMIN, "If-Match": '"2"'})
             assert last.json()["version"] == 3
+            # The relay publishes after the commit: wait for the three, then compare exactly.
+            await rec.wait_for(3, timeout=30)
             await rec.assert_exact(
                 [
+                    expected("stores.store.created", created.json()),
                     expected("stores.store.updated", ok.json()),
                     expected("stores.store.status_changed", last.json()),
                 ]
