@@ -95,6 +95,61 @@ class TestStockMovements:
         }
         assert len(variants | {base}) == 7
 
+    def test_later_release_steps_have_their_own_ids_and_first_ones_keep_theirs(self) -> None:
+        at = store_snapshot().created_at
+        cancellation = StockMovementReason.CANCELLATION
+        first = StockReleased.for_order_line(
+            store_id="s",
+            order_number="o",
+            line_id="l",
+            reason=cancellation,
+            warehouse_id="w",
+            sku="x",
+            quantity=1,
+            occurred_at=at,
+        )
+        second = StockReleased.later_step(
+            store_id="s",
+            order_number="o",
+            line_id="l",
+            reason=cancellation,
+            warehouse_id="w",
+            sku="x",
+            quantity=2,
+            cumulative_quantity=3,
+            occurred_at=at,
+        )
+
+        # A first release is hashed exactly as before the field existed.
+        assert first.movement_id == movement_id("s", "o", "l", "cancellation")
+        assert first.cumulative_quantity is None
+        assert second.movement_id == movement_id("s", "o", "l", "cancellation", 3)
+        assert len({first.movement_id, second.movement_id}) == 2
+        assert StockReleased.model_validate_json(second.model_dump_json()) == second
+
+    def test_a_step_id_must_match_its_cumulative_quantity(self) -> None:
+        second = StockReleased.for_order_line(
+            store_id="s",
+            order_number="o",
+            line_id="l",
+            reason=StockMovementReason.CANCELLATION,
+            warehouse_id="w",
+            sku="x",
+            quantity=1,
+            occurred_at=store_snapshot().created_at,
+        )
+        with pytest.raises(ValidationError, match="movement_id must equal"):
+            StockReleased.model_validate(_with(second, cumulative_quantity=4))
+        with pytest.raises(ValidationError, match="exceeds quantity"):
+            StockReleased.model_validate(
+                _with(
+                    second,
+                    quantity=4,
+                    cumulative_quantity=4,
+                    movement_id=movement_id("s", "o", "l", "cancellation", 4),
+                )
+            )
+
     def test_movement_id_must_match_its_origin(self) -> None:
         deducted = EXAMPLES["inventory.stock.deducted"]
         forged = _with(deducted, movement_id=str(uuid.uuid4()))

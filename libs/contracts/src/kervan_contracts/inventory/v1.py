@@ -36,14 +36,27 @@ class StockMovementReason(StrEnum):
     """A returned line gave its stock back (StockReleased)."""
 
 
-def movement_id(store_id: str, order_number: str, line_id: str, reason: str) -> str:
+def movement_id(
+    store_id: str,
+    order_number: str,
+    line_id: str,
+    reason: str,
+    cumulative_quantity: int | None = None,
+) -> str:
     """Deterministic id of the movement caused by one order line for one reason.
 
     uuid5 over a JSON array of the four parts: JSON quoting makes the name unambiguous
     whatever characters the parts contain. Returned in canonical lowercase text form.
+
+    `cumulative_quantity` tells apart the later steps of a line released in several steps
+    (units cancelled one part at a time): it is the units released by this and the earlier
+    releases of the line. Without it the name is the four parts exactly as before, so the ids
+    of deductions and of first releases never change.
     """
-    name = json.dumps([str(store_id), str(order_number), str(line_id), str(reason)])
-    return str(uuid.uuid5(MOVEMENT_NAMESPACE, name))
+    parts = [str(store_id), str(order_number), str(line_id), str(reason)]
+    if cumulative_quantity is not None:
+        parts.append(str(cumulative_quantity))
+    return str(uuid.uuid5(MOVEMENT_NAMESPACE, json.dumps(parts)))
 
 
 def _canonical_uuid(value: str) -> str:
@@ -77,8 +90,9 @@ class _StockMovement(EventPayload):
 
     movement_id: MovementId = Field(
         description=(
-            "uuid5 of (store_id, order_number, line_id, reason), see `movement_id()`; "
-            "the same line and reason always give the same id, so consumers apply it once."
+            "uuid5 of (store_id, order_number, line_id, reason), plus `cumulative_quantity` "
+            "when a release has one, see `movement_id()`; the same line, reason (and step) "
+            "always give the same id, so consumers apply it once."
         )
     )
     warehouse_id: Identifier = Field(description="Warehouse whose stock moved.")
@@ -92,12 +106,19 @@ class _StockMovement(EventPayload):
     reason: StockMovementReason = Field(description="Why the stock moved.")
     occurred_at: UtcDatetime = Field(description="When the movement was decided (UTC).")
 
+    def _step(self) -> int | None:
+        """The cumulative quantity hashed into the id (releases in several steps only)."""
+        return None
+
     @model_validator(mode="after")
     def _id_matches_origin(self) -> Self:
-        expected = movement_id(self.store_id, self.order_number, self.line_id, self.reason)
+        expected = movement_id(
+            self.store_id, self.order_number, self.line_id, self.reason, self._step()
+        )
         if self.movement_id != expected:
             raise ValueError(
-                "movement_id must equal movement_id(store_id, order_number, line_id, reason)"
+                "movement_id must equal movement_id(store_id, order_number, line_id, reason"
+                "[, cumulative_quantity])"
             )
         return self
 
@@ -146,13 +167,62 @@ class StockDeducted(_StockMovement):
 
 
 class StockReleased(_StockMovement):
-    """A cancelled or returned order line gave its stock back."""
+    """A cancelled or returned order line gave its stock back.
+
+    A line whose units are cancelled in several steps is released once per step: the first
+    release carries no `cumulative_quantity`; each later one carries the units released by the
+    line so far (this one included), which is also hashed into its `movement_id`. Consumers
+    apply `quantity` once per `movement_id`, as for every movement.
+    """
 
     model_config = ConfigDict(title="StockReleased")
     event_type = "inventory.stock.released"
+
+    cumulative_quantity: int | None = Field(
+        default=None,
+        ge=2,
+        description=(
+            "Set on the second and later releases of one line for one reason: units released "
+            "by this and the line's earlier releases (> quantity). Part of `movement_id`, so "
+            "each step has its own id. Absent on a line's first release."
+        ),
+    )
+
+    def _step(self) -> int | None:
+        return self.cumulative_quantity
 
     @model_validator(mode="after")
     def _is_release(self) -> Self:
         if self.reason is StockMovementReason.SALE:
             raise ValueError("StockReleased has reason 'cancellation' or 'return'")
+        if self.cumulative_quantity is not None and self.cumulative_quantity <= self.quantity:
+            raise ValueError("cumulative_quantity includes earlier releases: it exceeds quantity")
         return self
+
+    @classmethod
+    def later_step(
+        cls,
+        *,
+        store_id: str,
+        order_number: str,
+        line_id: str,
+        reason: StockMovementReason,
+        warehouse_id: str,
+        sku: str,
+        quantity: int,
+        cumulative_quantity: int,
+        occurred_at: datetime,
+    ) -> Self:
+        """A second or later release of one line: `cumulative_quantity` is in its id."""
+        return cls(
+            movement_id=movement_id(store_id, order_number, line_id, reason, cumulative_quantity),
+            warehouse_id=warehouse_id,
+            sku=sku,
+            quantity=quantity,
+            store_id=store_id,
+            order_number=order_number,
+            line_id=line_id,
+            reason=reason,
+            occurred_at=occurred_at,
+            cumulative_quantity=cumulative_quantity,
+        )
