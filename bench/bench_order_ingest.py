@@ -7,8 +7,9 @@ credential-vault would. Then two phases:
 1. Throughput: a burst of orders (default 20,000, one line each) is created in the simulator
    across the stores; the clock runs from the first creation call until a consumer has seen
    one `StockDeducted` per order. Orders/s = orders / that time.
-2. Latency: orders trickle in (default 100/s for 15 s); for each, the time from its creation
-   call to its `StockDeducted` reaching the consumer. Target: p99 <= poll interval + 1 s
+2. Latency: orders trickle in (default 100/s for 15 s, five per creation call, round-robin
+   over the stores); for each, the time from its creation call to its `StockDeducted`
+   reaching the consumer. Target: p99 <= poll interval + 1 s
    (the jitter of the schedule widens the worst gap to interval x (1 + jitter)).
 
 Baseline, same run and machine: the same rows (order snapshot + line, batches of the same
@@ -16,6 +17,11 @@ size, the same pool size and 50 concurrent writers) inserted with asyncpg, then 
 bytes the service published produced with aiokafka (acks=all) to fresh topics, until the
 consumer has seen every `StockDeducted`. No polling, no parsing, no domain logic, no outbox.
 Ratio = service orders/s / baseline orders/s (target >= 0.5; >= 2,000 orders/s on 2 cores).
+
+Not inside the measured time: order-ingest reads every stretch of time once more after it has
+settled (`ORDER_INGEST_OVERLAP_SECONDS`, 300 s by default; see the service README), i.e. each
+order is read a second time about five minutes later. In steady state that re-read costs one
+page read and one locked compare per order, no writes and no events.
 
 The service runs in this process (its own event loop shares the process with the consumer;
 the simulator runs as a child process) so that it can use in-memory credentials.
@@ -235,6 +241,8 @@ class Watcher:
     movements_topic: TopicSpec
     deducted_at: dict[tuple[str, str], float] = field(default_factory=dict)
     """(store, order number) -> first time its StockDeducted was seen (perf_counter)."""
+    arrivals: list[tuple[str, str]] = field(default_factory=list)
+    """Orders in the order their first StockDeducted arrived (wait_for reads only the tail)."""
     deducted_ids: dict[str, int] = field(default_factory=dict)
     """movement id -> times seen (redeliveries show as > 1)."""
     raw: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
@@ -281,7 +289,10 @@ class Watcher:
                     self.deducted_ids[data["movement_id"]] = (
                         self.deducted_ids.get(data["movement_id"], 0) + 1
                     )
-                    self.deducted_at.setdefault((data["store_id"], data["order_number"]), now)
+                    key = (data["store_id"], data["order_number"])
+                    if key not in self.deducted_at:
+                        self.deducted_at[key] = now
+                        self.arrivals.append(key)
 
     async def stop(self) -> None:
         """Stop reading."""
@@ -295,10 +306,12 @@ class Watcher:
     async def wait_for(self, numbers: set[tuple[str, str]], within: float) -> float:
         """Wait until every order in `numbers` was deducted; returns the last arrival time."""
         deadline = time.monotonic() + within
-        missing = set(numbers)
+        missing = {key for key in numbers if key not in self.deducted_at}
+        seen = len(self.arrivals)
         while True:
-            # Only the still-missing keys are checked again (this shares the service's CPU).
-            missing = {key for key in missing if key not in self.deducted_at}
+            # Only the arrivals since the last look are checked (this shares the service's CPU).
+            missing.difference_update(self.arrivals[seen:])
+            seen = len(self.arrivals)
             if not missing:
                 return max(self.deducted_at[n] for n in numbers)
             if time.monotonic() > deadline:
@@ -367,32 +380,44 @@ async def burst(stores: Stores, total: int, prefix: str) -> set[tuple[str, str]]
     return {(s, f"{prefix}{k:09d}") for s in stores.accounts for k in range(1, per_store + 1)}
 
 
+TRICKLE_CLUSTER = 5
+"""Orders per creation call in the latency phase."""
+
+
 async def trickle(
-    stores: Stores, rate: float, seconds: float, prefix: str
+    stores: Stores, rate: float, seconds: float, prefix: str, existing: dict[str, int]
 ) -> dict[tuple[str, str], float]:
-    """Orders at `rate`/s round-robin over the stores; (store, number) -> creation time."""
+    """Orders at `rate`/s round-robin over the stores; (store, number) -> creation time.
+
+    Created `TRICKLE_CLUSTER` at a time through the bulk route (numbered after the account's
+    `existing` orders, like the burst): one HTTP call per order from this process would cost
+    the service, which shares the process, about as much CPU as its own work.
+    """
     created: dict[tuple[str, str], float] = {}
     store_ids = list(stores.accounts)
-    count = int(rate * seconds)
+    calls = int(rate * seconds) // TRICKLE_CLUSTER
     started = time.perf_counter()
     in_flight: set[asyncio.Task[None]] = set()
+    # A few creation calls at a time: an unbounded queue inside httpx's connection pool costs
+    # O(queued x connections) per request.
+    slots = asyncio.Semaphore(8)
 
     async def one(n: int) -> None:
         store_id = store_ids[n % len(store_ids)]
-        number = f"{prefix}{n:07d}"
-        at = time.perf_counter()
-        response = await stores.sim.post(
-            f"/_sim/accounts/{stores.accounts[store_id]}/orders",
-            json={
-                "order_number": number,
-                "lines": [{"sku": "TRICKLE-1", "quantity": 1, "unit_price": "10.00"}],
-            },
-        )
+        first = existing[store_id]
+        existing[store_id] += TRICKLE_CLUSTER
+        async with slots:
+            at = time.perf_counter()
+            response = await stores.sim.post(
+                f"/_sim/accounts/{stores.accounts[store_id]}/orders/bulk",
+                json={"count": TRICKLE_CLUSTER, "prefix": prefix, "spread_seconds": 0},
+            )
         response.raise_for_status()
-        created[(store_id, number)] = at
+        for k in range(first + 1, first + TRICKLE_CLUSTER + 1):
+            created[(store_id, f"{prefix}{k:09d}")] = at
 
-    for n in range(count):
-        delay = started + n / rate - time.perf_counter()
+    for n in range(calls):
+        delay = started + n * TRICKLE_CLUSTER / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         task = asyncio.create_task(one(n))
@@ -550,13 +575,14 @@ async def run(args: argparse.Namespace) -> int:
                     print(
                         f"order-ingest end to end: {len(numbers)} orders over {args.stores} "
                         f"stores in {elapsed:.2f} s (simulator creation {created_in:.2f} s of "
-                        f"it) = {throughput:,.0f} orders/s   target >= 2,000  "
-                        f"{'OK' if throughput >= 2000 else 'MISSED'}",
+                        f"it) = {throughput:,.0f} orders/s",
                         flush=True,
                     )
 
+                    # Each store holds its share of the burst; the bulk route numbers after it.
+                    existing = dict.fromkeys(stores.accounts, args.orders // args.stores)
                     created = await trickle(
-                        stores, args.trickle_rate, args.trickle_seconds, "TRICKLE"
+                        stores, args.trickle_rate, args.trickle_seconds, "TRICKLE", existing
                     )
                     await watcher.wait_for(set(created), within=120)
                     latencies = [watcher.deducted_at[key] - at for key, at in created.items()]
@@ -576,16 +602,22 @@ async def run(args: argparse.Namespace) -> int:
     ratio = throughput / base_rate
     print(
         f"baseline (asyncpg rows + aiokafka events, no logic): {base_orders} orders "
-        f"= {base_rate:,.0f} orders/s;  ratio {ratio:.2f}   target >= 0.5  "
-        f"{'OK' if ratio >= 0.5 else 'MISSED'}"
+        f"= {base_rate:,.0f} orders/s;  ratio {ratio:.2f}"
     )
     print(
         f"creation -> StockDeducted at {args.trickle_rate:.0f} orders/s: p50 {p50:.2f} s  "
-        f"p99 {p99:.2f} s  max {worst:.2f} s  (n={len(latencies)});  target p99 <= "
-        f"poll interval {args.poll_interval:.1f} s (jitter ±20%) + 1 s = {target_latency:.1f} s  "
-        f"{'OK' if p99 <= target_latency else 'MISSED'}"
+        f"p99 {p99:.2f} s  max {worst:.2f} s  (n={len(latencies)}; poll interval "
+        f"{args.poll_interval:.1f} s, jitter ±20%)"
     )
     print(f"StockDeducted movement ids seen more than once on Kafka: {redelivered}")
+    print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    checks = [
+        (throughput >= 2000, f"throughput {throughput:,.0f} orders/s >= 2,000"),
+        (ratio >= 0.5, f"ratio to baseline {ratio:.2f} >= 0.5"),
+        (p99 <= target_latency, f"p99 {p99:.2f} s <= poll interval + 1 s = {target_latency:.1f} s"),
+    ]
+    for passed, text in checks:
+        print(f"{'PASS' if passed else 'MISS'}  {text}")
     return 0
 
 

@@ -38,7 +38,9 @@ class OrderIngestSettings(ServiceSettings):
         default=0.2, ge=0, le=1, description="Random ± fraction applied to each interval."
     )
     poll_timeout_seconds: float = Field(
-        default=120.0, gt=0, description="Upper bound of one poll of one store."
+        default=120.0,
+        gt=0,
+        description="A poll of one store is cut after this long without committing a batch.",
     )
     backoff_max_seconds: float = Field(
         default=600.0, gt=0, description="Cap of the backoff after 429/5xx/errors."
@@ -46,9 +48,25 @@ class OrderIngestSettings(ServiceSettings):
     overlap_seconds: float = Field(
         default=300.0,
         ge=120.0,
-        description="How far before the watermark each poll starts again: must cover the "
-        "platform's visibility lag plus the clock skew between Kervan and the platform "
-        "(default: 2 min lag + 2 min skew + margin; never below 2 min + the platform's lag).",
+        description="When an order counts as settled: the platform's visibility lag plus the "
+        "clock skew between Kervan and the platform (default: 2 min lag + 2 min skew + margin; "
+        "never below 2 min + the platform's lag). Each stretch of time is read once more after "
+        "it settled, so an order that became visible late is ingested within this (+ one "
+        "interval).",
+    )
+    fresh_overlap_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How far before the watermark each poll starts again, so orders visible a "
+        "moment after their timestamp are seen by the next poll instead of the settled re-read "
+        "(each second of it re-reads a second of orders at every poll, hence 0 by default).",
+    )
+    sweep_every_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="The settled re-read runs once this much time has settled (at most one "
+        "query and transaction per store per this period instead of per poll); a late-visible "
+        "order is ingested within overlap + this + one interval.",
     )
     initial_lookback_hours: float = Field(
         default=24.0, gt=0, description="How far back the first poll of a new store reads."
@@ -87,6 +105,8 @@ class OrderIngestSettings(ServiceSettings):
         """The poll use case's view."""
         return PollSettings(
             overlap=timedelta(seconds=self.overlap_seconds),
+            fresh_overlap=timedelta(seconds=self.fresh_overlap_seconds),
+            sweep_every=timedelta(seconds=self.sweep_every_seconds),
             initial_lookback=timedelta(hours=self.initial_lookback_hours),
             commit_batch_size=self.commit_batch_size,
             max_window=timedelta(hours=self.max_window_hours),

@@ -53,7 +53,7 @@ async def test_orders_flow_once_repoll_changes_nothing_partial_cancel_releases_o
             ("SKU-C", 1, "wh-main"),
         }
 
-        # Polling again (overlap re-reads both orders) publishes nothing.
+        # Polling again publishes nothing.
         assert (await poll_store(env.store_id, env.ctx)).outcome == "ok"
         assert await published(env, rec) == first
 
@@ -75,6 +75,19 @@ async def test_orders_flow_once_repoll_changes_nothing_partial_cancel_releases_o
 
         assert (await poll_store(env.store_id, env.ctx)).outcome == "ok"
         assert await published(env, rec) == after
+
+        # SKU-A (2 units) cancelled in two steps: released in two steps, each with its own id;
+        # the second names the units released so far.
+        for change in ({"sku": "SKU-A", "quantity": 1}, {"sku": "SKU-A"}):
+            await env.sim.patch_order(env.account, "T-1", cancel_lines=[change])
+            assert (await poll_store(env.store_id, env.ctx)).outcome == "ok"
+        steps = [
+            d
+            for kind, d in await published(env, rec)
+            if kind == "inventory.stock.released" and d["sku"] == "SKU-A"
+        ]
+        assert [(d["quantity"], d.get("cumulative_quantity")) for d in steps] == [(1, None), (1, 2)]
+        assert len({d["movement_id"] for d in steps}) == 2
 
 
 class _CrashAfter:

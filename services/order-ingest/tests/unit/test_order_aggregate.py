@@ -209,29 +209,34 @@ def test_state_document_round_trip() -> None:
     assert isinstance(OrderReceived(order=agg.snapshot), OrderReceived)
 
 
-def test_second_partial_cancel_of_a_line_is_not_released_again() -> None:
-    """One StockReleased per line (deterministic id): later cancelled units of the same line
-    are recorded but not released again (known limit, see README)."""
+def test_a_line_cancelled_in_two_steps_is_released_in_two_steps() -> None:
+    """3 units, 1 cancelled, later all 3: two releases (1 then 2), each with its own id; the
+    first keeps the id it always had, the second has the cumulative units (3) in it. A re-read
+    of either step releases nothing more."""
     agg, _ = IngestedOrder.first_seen(
         order(lines=[line("L1", quantity=3)]),
         stock_deduction_enabled=True,
         default_warehouse_id="w",
         now=T0,
     )
-    first = agg.observe(
-        order(lines=[line("L1", quantity=3, cancelled=1)], modified=timedelta(1)), T0
+    one = order(lines=[line("L1", quantity=3, cancelled=1)], modified=timedelta(1))
+    first = [e for e in agg.observe(one, T0) if isinstance(e, StockReleased)]
+    assert [(e.quantity, e.cumulative_quantity) for e in first] == [(1, None)]
+    assert first[0].movement_id == movement_id("s1", "1001", "L1", "cancellation")
+    every = order(
+        lines=[line("L1", quantity=3, cancelled=3)],
+        status=OrderStatus.CANCELLED,
+        modified=timedelta(2),
     )
-    assert [e.quantity for e in first if isinstance(e, StockReleased)] == [1]
-    second = agg.observe(
-        order(
-            lines=[line("L1", quantity=3, cancelled=3)],
-            status=OrderStatus.CANCELLED,
-            modified=timedelta(2),
-        ),
-        T0,
-    )
-    assert kinds(second) == ["OrderCancelled"]
-    assert agg.lines["L1"].cancelled_units() == 3
+    second = agg.observe(every, T0)
+    assert kinds(second) == ["OrderCancelled", "StockReleased"]
+    step = second[1]
+    assert isinstance(step, StockReleased)
+    assert (step.quantity, step.cumulative_quantity) == (2, 3)
+    assert step.movement_id == movement_id("s1", "1001", "L1", "cancellation", 3)
+    assert agg.lines["L1"].released_quantity == agg.lines["L1"].deducted_quantity == 3
+    assert agg.observe(every, T0) == []
+    assert agg.observe(one, T0) == []
 
 
 def test_split_seen_old_package_first_does_not_flip_the_order_status() -> None:

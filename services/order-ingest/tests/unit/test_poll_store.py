@@ -115,20 +115,40 @@ async def test_new_orders_received_and_deducted_then_repoll_changes_nothing(worl
     assert world.db.ingest["s1"].watermark == NOW + timedelta(seconds=30)
 
 
-async def test_watermark_moves_back_by_the_overlap(world: World) -> None:
+async def test_each_poll_reads_what_settled_and_what_is_new(world: World) -> None:
+    overlap, fresh = world.ctx.settings.overlap, world.ctx.settings.fresh_overlap
     await poll_store("s1", world.ctx)
+    assert world.market.queries[-2][1] == NOW - overlap  # the first day, swept (6 h windows)
+    assert world.market.queries[-1] == (NOW - overlap, NOW)
     world.clock.advance(60)
     await poll_store("s1", world.ctx)
-    assert world.market.queries[-1] == (
-        NOW - world.ctx.settings.overlap,
-        NOW + timedelta(seconds=60),
-    )
+    later = NOW + timedelta(seconds=60)
+    # Not the whole overlap again: the minute that settled, and what is new since the watermark.
+    assert world.market.queries[-2:] == [(NOW - overlap, later - overlap), (NOW - fresh, later)]
+    state = world.db.ingest["s1"]
+    assert (state.watermark, state.settled_watermark) == (later, later - overlap)
 
 
-async def test_late_visible_order_inside_the_overlap_is_not_missed(world: World) -> None:
+async def test_order_a_moment_late_is_read_by_the_next_poll(world: World) -> None:
+    """Inside the fresh overlap (when one is set): not only at the settled re-read."""
+    world.ctx.settings = PollSettings(fresh_overlap=timedelta(seconds=2))
+    await poll_store("s1", world.ctx)
+    late = timedelta(seconds=1)
+    world.market.put(order("LATE", modified=NOW - T0 - late))
+    world.clock.advance(30)
+    await poll_store("s1", world.ctx)
+    assert names(world.events()) == ["OrderReceived", "StockDeducted"]
+
+
+async def test_late_visible_order_is_read_once_it_settled(world: World) -> None:
     await poll_store("s1", world.ctx)
     # Becomes visible now, but stamped a minute before the last watermark (visibility lag).
     world.market.put(order("LATE", modified=NOW - T0 - timedelta(minutes=1)))
+    overlap = world.ctx.settings.overlap.total_seconds()
+    for _ in range(int(overlap // 30)):
+        world.clock.advance(30)
+        await poll_store("s1", world.ctx)
+    assert names(world.events()) == ["OrderReceived", "StockDeducted"]
     world.clock.advance(30)
     await poll_store("s1", world.ctx)
     assert names(world.events()) == ["OrderReceived", "StockDeducted"]
@@ -246,7 +266,7 @@ async def test_long_catch_up_commits_window_by_window(world: World) -> None:
     world.market.fail = None
     result = await poll_store("s1", world.ctx)
     assert result.outcome == "ok"
-    assert len(world.market.queries) == 3
+    assert len(world.market.queries) == 4  # three hours swept in 1 h windows, then the fresh one
     assert all(u is not None and u - s <= timedelta(hours=1) for s, u in world.market.queries)
     assert names(world.events()) == ["OrderReceived", "StockDeducted"]
 
@@ -257,9 +277,11 @@ async def test_overlap_is_at_least_two_minutes_plus_the_platform_lag(world: Worl
     await poll_store("s1", world.ctx)
     first_until = world.market.queries[-1][1]
     assert first_until == NOW - timedelta(minutes=1)
+    assert world.market.queries[-1][0] == NOW - timedelta(minutes=3)  # the settle line
     world.clock.advance(30)
     await poll_store("s1", world.ctx)
-    assert world.market.queries[-1][0] == first_until - timedelta(minutes=3)
+    sweep = world.market.queries[-2]
+    assert sweep == (NOW - timedelta(minutes=3), NOW + timedelta(seconds=30) - timedelta(minutes=3))
 
 
 async def test_store_switched_passive_mid_poll_stops_before_the_next_batch(world: World) -> None:

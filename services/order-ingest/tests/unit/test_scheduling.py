@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
 from order_ingest.app.ports import UnitOfWork
@@ -19,7 +19,7 @@ from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_marketplaces import MarketplaceAdapter
 from kervan_marketplaces.models import EndpointLimit
 
-from .builders import T0
+from .builders import T0, line, order
 from .fakes import FakeAdapters, FakeClock, FakeMarketplace, FakeRetest
 
 SETTINGS = ScheduleSettings(interval=30, jitter=0.2, backoff_max=600)
@@ -53,18 +53,41 @@ def test_backoff_grows_honours_retry_after_and_is_capped() -> None:
     assert next_delay(limited, SETTINGS, 1, rng) >= 500
 
 
-def test_windows_start_at_watermark_minus_overlap_and_respect_the_lag() -> None:
+def test_windows_sweep_what_settled_and_read_what_is_new() -> None:
+    minute = timedelta(minutes=1)
     windows = plan_windows(
         now=T0,
-        watermark=T0 - timedelta(minutes=1),
-        overlap=timedelta(minutes=3),
+        watermark=T0 - minute,
+        settled_watermark=T0 - 4 * minute,
+        overlap=3 * minute,
+        fresh_overlap=timedelta(seconds=5),
         initial_lookback=timedelta(days=1),
         min_lag=timedelta(seconds=30),
         max_window=None,
         max_history=None,
     )
-    assert [(w.since, w.until) for w in windows] == [
-        (T0 - timedelta(minutes=4), T0 - timedelta(seconds=30))
+    assert [(w.since, w.until, w.settles) for w in windows] == [
+        (T0 - 4 * minute, T0 - 3 * minute, True),
+        (T0 - minute - timedelta(seconds=5), T0 - timedelta(seconds=30), False),
+    ]
+
+
+def test_a_store_without_a_sweep_cursor_sweeps_from_watermark_minus_overlap() -> None:
+    """State from before the sweep cursor: nothing the old re-read covered is skipped (the
+    sweep runs at once, whatever `sweep_every` says, so its start cannot move on)."""
+    windows = plan_windows(
+        now=T0,
+        watermark=T0 - timedelta(minutes=1),
+        overlap=timedelta(minutes=3),
+        sweep_every=timedelta(minutes=2),
+        initial_lookback=timedelta(days=1),
+        min_lag=timedelta(seconds=30),
+        max_window=None,
+        max_history=None,
+    )
+    assert [(w.since, w.until, w.settles) for w in windows] == [
+        (T0 - timedelta(minutes=4), T0 - timedelta(minutes=3), True),
+        (T0 - timedelta(minutes=1), T0 - timedelta(seconds=30), False),
     ]
 
 
@@ -146,3 +169,69 @@ async def test_a_hanging_store_does_not_delay_the_others() -> None:
     finally:
         await scheduler.stop()
     assert leases.released
+
+
+class SlowMarketplace(FakeMarketplace):
+    """Answers every order after `pause` seconds: slow, but never stuck."""
+
+    pause: float = 0.1
+
+    async def list_orders(self, since: datetime, until: datetime | None = None):  # type: ignore[no-untyped-def]
+        async for found in super().list_orders(since, until):
+            await asyncio.sleep(self.pause)  # the platform's (or a busy CPU's) slowness
+            yield found
+
+
+async def test_the_poll_timeout_counts_from_the_last_committed_batch() -> None:
+    """A poll longer than the timeout that keeps committing batches is not cut (it would be
+    restarted from its watermark and re-read everything); a store that stalls is."""
+    db = MemoryDatabase()
+    db.stores["busy"] = StoreProfile("busy", "trendyol", "x", True, False, True, True, "w", 1)
+    db.api_statuses["busy"] = ApiStatusView(ApiStatus.VALID, None, T0)
+    market = SlowMarketplace()
+    clock = FakeClock(T0)
+    for n in range(6):
+        market.put(order(f"O{n}", [line("L1", f"SKU-{n}")], modified=timedelta(minutes=-n - 1)))
+    ctx = PollContext(
+        uow=lambda: MemoryUnitOfWork(db),
+        adapters=FakeAdapters({"busy": market}),
+        retest=FakeRetest(),
+        clock=clock,
+        settings=PollSettings(commit_batch_size=1),
+    )
+    scheduler = Scheduler(ctx, FixedLeases(), ScheduleSettings(poll_timeout=0.35))
+
+    result = await scheduler.poll_with_timeout("busy")  # ~0.6 s in all, 0.1 s per batch
+
+    assert (result.outcome, result.new_orders) == ("ok", 6)
+    market.pause = 1.0  # now a batch takes longer than the timeout
+    market.put(order("O9", [line("L1", "SKU-9")], modified=timedelta(seconds=5)))
+    clock.advance(10)
+    cut = await scheduler.poll_with_timeout("busy")
+    assert cut.outcome == "timeout"
+
+
+def test_the_sweep_waits_until_enough_time_has_settled() -> None:
+    """At short intervals most polls make one query: the sweep runs once `sweep_every` has
+    settled, and then covers everything since its cursor (nothing is skipped)."""
+    minute = timedelta(minutes=1)
+
+    def plan(settled_behind: timedelta) -> list[tuple[datetime, datetime, bool]]:
+        windows = plan_windows(
+            now=T0,
+            watermark=T0 - timedelta(seconds=2),
+            settled_watermark=T0 - 5 * minute - settled_behind,
+            overlap=5 * minute,
+            sweep_every=timedelta(seconds=30),
+            initial_lookback=timedelta(days=1),
+            min_lag=timedelta(0),
+            max_window=None,
+            max_history=None,
+        )
+        return [(w.since, w.until, w.settles) for w in windows]
+
+    assert plan(timedelta(seconds=10)) == [(T0 - timedelta(seconds=2), T0, False)]
+    assert plan(timedelta(seconds=40)) == [
+        (T0 - 5 * minute - timedelta(seconds=40), T0 - 5 * minute, True),
+        (T0 - timedelta(seconds=2), T0, False),
+    ]

@@ -22,6 +22,8 @@ class IngestState:
 
     store_id: str
     watermark: datetime | None = None
+    settled_watermark: datetime | None = None
+    """Everything modified before it was read after it had settled (see domain/window.py)."""
     last_poll_at: datetime | None = None
     last_success_at: datetime | None = None
     last_outcome: str | None = None

@@ -24,6 +24,7 @@ class IngestStatus:
     eligible: bool
     ineligible_reason: str | None
     watermark: datetime | None
+    settled_watermark: datetime | None
     last_poll_at: datetime | None
     last_success_at: datetime | None
     last_outcome: str | None
@@ -50,6 +51,7 @@ async def ingest_status(store_id: str, uow_factory: UnitOfWorkFactory) -> Ingest
         eligible=verdict.eligible,
         ineligible_reason=verdict.reason,
         watermark=state.watermark if state else None,
+        settled_watermark=state.settled_watermark if state else None,
         last_poll_at=state.last_poll_at if state else None,
         last_success_at=state.last_success_at if state else None,
         last_outcome=state.last_outcome if state else None,

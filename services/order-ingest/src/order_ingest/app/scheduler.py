@@ -1,9 +1,9 @@
 """Runs one polling task per store this replica holds a lease on.
 
-Each store has its own task, interval and jitter, and each poll its own timeout, so a slow or
-broken store never delays another. The interval is never shorter than what the platform's
-documented order-endpoint limits allow; 429 and 5xx back off exponentially (honouring
-`Retry-After`), within the store's own task.
+Each store has its own task, interval and jitter, and each poll its own timeout (counted from
+its last committed batch), so a slow or broken store never delays another. The interval is
+never shorter than what the platform's documented order-endpoint limits allow; 429 and 5xx
+back off exponentially (honouring `Retry-After`), within the store's own task.
 """
 
 from __future__ import annotations
@@ -147,11 +147,20 @@ class Scheduler:
             delay = next_delay(result, self._settings, failures, self._rng)
 
     async def poll_with_timeout(self, store_id: str) -> PollResult:
-        """One poll bounded by `poll_timeout`; unexpected errors become outcome `error`."""
+        """One poll cut after `poll_timeout` without progress; unexpected errors become `error`.
+
+        The clock restarts at every committed batch: a store that hangs is cut after the
+        timeout, but a long poll that keeps committing (a catch-up, or every store's burst
+        sharing a busy CPU) is not thrown away and restarted from its watermark again.
+        """
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                poll_store(store_id, self._ctx), timeout=self._settings.poll_timeout
-            )
+            async with asyncio.timeout(self._settings.poll_timeout) as deadline:
+
+                def progressed() -> None:
+                    deadline.reschedule(loop.time() + self._settings.poll_timeout)
+
+                return await poll_store(store_id, self._ctx, progressed)
         except TimeoutError:
             logger.warning("poll timed out", store_id=store_id)
             return PollResult(store_id, "timeout", reason="poll_timeout")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +27,7 @@ from order_ingest.app.ports import (
 )
 from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile, eligibility
-from order_ingest.domain.window import plan_windows
+from order_ingest.domain.window import PollWindow, plan_windows
 
 AUTH_PAUSE = "auth_rejected"
 MIN_OVERLAP = timedelta(minutes=2)
@@ -106,6 +106,8 @@ class PollSettings:
     """How a poll reads (see settings.py for the documented defaults)."""
 
     overlap: timedelta = timedelta(minutes=5)
+    fresh_overlap: timedelta = timedelta(0)
+    sweep_every: timedelta = timedelta(seconds=30)
     initial_lookback: timedelta = timedelta(days=1)
     commit_batch_size: int = 100
     max_window: timedelta | None = timedelta(hours=6)
@@ -157,14 +159,19 @@ class LeaseLostError(Exception):
     code = "lease_lost"
 
 
-async def poll_store(store_id: str, ctx: PollContext) -> PollResult:
-    """Read every order changed since the watermark (minus overlap) and apply it, page by page.
+async def poll_store(
+    store_id: str, ctx: PollContext, on_progress: Callable[[], None] | None = None
+) -> PollResult:
+    """Read every order changed since the watermarks and apply it, page by page.
 
-    Each batch of orders is one transaction with its outbox rows; a window's `until` becomes the
-    watermark in the transaction of its last batch, so a crash anywhere re-reads, never skips.
+    Windows: the slice that settled since the last poll (sweep) and what is new since the
+    watermark (see domain/window.py). Each batch of orders is one transaction with its outbox
+    rows; a window's `until` becomes the watermark (and, for a sweep, the settled watermark) in
+    the transaction of its last batch, so a crash anywhere re-reads, never skips.
+    `on_progress` is called after each committed batch (the scheduler's timeout counts from it).
     """
     started = time.monotonic()
-    result = await _poll(store_id, ctx)
+    result = await _poll(store_id, ctx, on_progress)
     success_at = ctx.clock() if result.outcome == "ok" else None
     ctx.telemetry.poll_finished(store_id, result.outcome, time.monotonic() - started, success_at)
     if result.outcome != "skipped":
@@ -172,7 +179,9 @@ async def poll_store(store_id: str, ctx: PollContext) -> PollResult:
     return result
 
 
-async def _poll(store_id: str, ctx: PollContext) -> PollResult:
+async def _poll(
+    store_id: str, ctx: PollContext, on_progress: Callable[[], None] | None
+) -> PollResult:
     async with ctx.uow() as uow:
         store = await uow.stores.get(store_id)
         api_status = await uow.stores.api_status(store_id)
@@ -181,7 +190,7 @@ async def _poll(store_id: str, ctx: PollContext) -> PollResult:
     if not verdict.eligible or store is None:
         return PollResult(store_id, "skipped", reason=verdict.reason)
     correlation_id = str(uuid.uuid4())
-    counts = _Counts()
+    counts = _Counts(on_progress=on_progress)
     try:
         adapter = await ctx.adapters.adapter_for(store)
         counts.min_interval = orders_min_interval(adapter.capabilities.rate_limits)
@@ -190,6 +199,9 @@ async def _poll(store_id: str, ctx: PollContext) -> PollResult:
         windows = plan_windows(
             now=ctx.clock(),
             watermark=state.watermark,
+            settled_watermark=state.settled_watermark,
+            fresh_overlap=ctx.settings.fresh_overlap,
+            sweep_every=ctx.settings.sweep_every,
             # Never less than 2 minutes plus the platform's own lag (R8), whatever is set.
             overlap=max(ctx.settings.overlap, MIN_OVERLAP + window_rules.min_lag),
             initial_lookback=ctx.settings.initial_lookback,
@@ -204,7 +216,7 @@ async def _poll(store_id: str, ctx: PollContext) -> PollResult:
                 if len(batch) >= ctx.settings.commit_batch_size:
                     await _commit_batch(store, batch, None, ctx, correlation_id, counts)
                     batch = []
-            await _commit_batch(store, batch, window.until, ctx, correlation_id, counts)
+            await _commit_batch(store, batch, window, ctx, correlation_id, counts)
     except AuthRejected as exc:
         await _pause_for_auth(store_id, ctx)
         return counts.result(store_id, "auth_rejected", exc.code)
@@ -229,6 +241,7 @@ class _Counts:
     new: int = 0
     events: int = 0
     min_interval: float = 0.0
+    on_progress: Callable[[], None] | None = None
 
     def result(
         self, store_id: str, outcome: str, reason: str | None = None, retry: float | None = None
@@ -260,12 +273,12 @@ def _narrowest(a: timedelta | None, b: timedelta | None) -> timedelta | None:
 async def _commit_batch(  # noqa: PLR0917 - private, called from one place
     store: StoreProfile,
     batch: list[Order],
-    watermark: datetime | None,
+    window: PollWindow | None,
     ctx: PollContext,
     correlation_id: str,
     counts: _Counts,
 ) -> None:
-    if not batch and watermark is None:
+    if not batch and window is None:
         return
     async with ctx.uow() as uow:
         state = await uow.ingest.lock(store.store_id)
@@ -284,8 +297,11 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
         events = await _apply_orders(uow, current, batch, ctx.clock())
         new_orders = sum(1 for e in events if isinstance(e, OrderReceived))
         await uow.events.add(events, correlation_id)
-        if watermark is not None:
-            state.watermark = watermark
+        if window is not None:
+            # The window's last batch: its orders are all committed with this transaction.
+            state.watermark = max(state.watermark or window.until, window.until)
+            if window.settles:
+                state.settled_watermark = window.until
         state.orders_ingested += new_orders
         await uow.ingest.save(state)
         await uow.commit()
@@ -297,6 +313,8 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
     counts.seen += len(batch)
     counts.new += new_orders
     counts.events += len(events)
+    if counts.on_progress is not None:
+        counts.on_progress()
 
 
 async def _apply_orders(

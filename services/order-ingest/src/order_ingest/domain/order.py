@@ -13,9 +13,11 @@ Exactly-once rules per line:
 - deducted at most once (`StockDeducted`, deterministic movement id), when it is first seen with
   active units, stock deduction was on when the order was first seen, and the order has a
   warehouse; the quantity is the active units at that moment;
-- released at most once (`StockReleased`, reason cancellation), only if it was deducted, when
-  units are cancelled after the deduction (cancellations already known when deducting are not
-  in the deducted quantity, so they are not released); the quantity never exceeds the deducted one.
+- released only if it was deducted, when units are cancelled after the deduction (cancellations
+  already known when deducting are not in the deducted quantity, so they are not released):
+  one `StockReleased` (reason cancellation) per step in which its cancelled units grew, each
+  for that step's units, with an id of its own (the cumulative released units are in it from
+  the second step on); the released units never exceed the deducted ones.
 """
 
 from __future__ import annotations
@@ -271,27 +273,49 @@ class IngestedOrder:
             return []
         events: list[EventPayload] = []
         for state in self.lines.values():
-            if not state.deducted or state.released:
+            if not state.deducted:
                 continue
             releasable = min(
                 state.cancelled_units() - state.cancelled_at_deduction, state.deducted_quantity
             )
-            if releasable <= 0:
+            step = releasable - state.released_quantity
+            if step <= 0:
                 continue
-            state.released_quantity = releasable
+            # The first release keeps the id it always had; each later step (units cancelled
+            # in several steps) has the cumulative released units in its id, so every step
+            # is released exactly once.
             events.append(
-                StockReleased.for_order_line(
-                    store_id=self.store_id,
-                    order_number=self.order_number,
-                    line_id=state.line_id,
-                    reason=StockMovementReason.CANCELLATION,
-                    warehouse_id=self.warehouse_id,
-                    sku=state.sku,
-                    quantity=releasable,
-                    occurred_at=now,
-                )
+                self._release(state, step, releasable if state.released_quantity else None, now)
             )
+            state.released_quantity = releasable
         return events
+
+    def _release(
+        self, state: LineState, quantity: int, cumulative: int | None, now: datetime
+    ) -> StockReleased:
+        assert self.warehouse_id is not None  # checked by the caller
+        if cumulative is None:
+            return StockReleased.for_order_line(
+                store_id=self.store_id,
+                order_number=self.order_number,
+                line_id=state.line_id,
+                reason=StockMovementReason.CANCELLATION,
+                warehouse_id=self.warehouse_id,
+                sku=state.sku,
+                quantity=quantity,
+                occurred_at=now,
+            )
+        return StockReleased.later_step(
+            store_id=self.store_id,
+            order_number=self.order_number,
+            line_id=state.line_id,
+            reason=StockMovementReason.CANCELLATION,
+            warehouse_id=self.warehouse_id,
+            sku=state.sku,
+            quantity=quantity,
+            cumulative_quantity=cumulative,
+            occurred_at=now,
+        )
 
     # -- persistence form (plain JSON; the repository stores it in one jsonb column) -------
 
