@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -131,11 +132,13 @@ def run_service(
     health: HealthEndpoints | None = None,
     drain_seconds: float = 0.0,
     graceful_timeout: float = 30.0,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
     """Run `app` under uvicorn with our JSON logging and SIGTERM handling (blocks).
 
     Call `configure_logging` first: uvicorn's own logging config is disabled so its lines
-    go through the JSON handler.
+    go through the JSON handler. `sockets`: listening sockets bound by the caller (e.g. one
+    socket shared by several worker processes); `host` and `port` are then not used.
     """
     config = uvicorn.Config(
         app,
@@ -146,4 +149,4 @@ def run_service(
         lifespan="on",
         timeout_graceful_shutdown=int(graceful_timeout),
     )
-    _Server(config, health, drain_seconds).run()
+    _Server(config, health, drain_seconds).run(sockets=sockets)

@@ -50,6 +50,15 @@ class StoreRegistrySettings(ServiceSettings):
     consumer_group: str = Field(
         default="store-registry", description="Kafka consumer group of the API status consumer."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Server processes sharing the HTTP port. Each runs the whole service (its "
+        "own pool, relay on standby, API status consumer in the group); `/metrics` then shows "
+        "the one process that answered. 1 in containers (scale with replicas); 2 on a small "
+        "host where one Python process cannot keep up with the CPUs.",
+    )
     create_topics: bool = Field(
         default=True, description="Create missing topics (compacted) at start."
     )

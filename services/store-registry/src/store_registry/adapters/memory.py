@@ -52,7 +52,7 @@ class MemoryStores:
         self.db = db
         self.seen: list[Store] = []
 
-    async def get(self, store_id: str) -> Store | None:
+    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
         state = self.db.stores.get(store_id)
         if state is None:
             return None

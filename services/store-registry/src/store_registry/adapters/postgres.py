@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -18,9 +18,11 @@ from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
 from kervan_servicekit.inbox import Inbox
+from kervan_servicekit.migrations import quote_ident
 from kervan_servicekit.outbox import Outbox, OutboxMessage
+from kervan_servicekit.settings import PostgresSettings
 from store_registry.adapters.events import envelope_of
-from store_registry.app.ports import AuditEntry, StoreQuery, StoreView
+from store_registry.app.ports import AuditEntry, StoreChangedMeanwhile, StoreQuery, StoreView
 from store_registry.domain.api_status import ApiStatusView
 from store_registry.domain.errors import ReferenceInUse, UnknownReference
 from store_registry.domain.model import (
@@ -53,24 +55,32 @@ _STORE_COLUMNS = (
     "order_transfer_enabled, default_warehouse_id, cargo_company_id, stock_deduction_enabled, "
     "version, created_at, updated_at"
 )
-_VIEW_SELECT = (
-    "SELECT "
-    + ", ".join(f"s.{c.strip()}" for c in _STORE_COLUMNS.split(","))
+_VIEW_COLUMNS = (
+    ", ".join(f"s.{c.strip()}" for c in _STORE_COLUMNS.split(","))
     + ", a.status AS api_status, a.reason_code AS api_reason_code, a.message AS api_message,"
     " a.checked_at AS api_checked_at, a.test_mode AS api_test_mode"
-    " FROM stores s LEFT JOIN api_statuses a ON a.store_id = s.id"
 )
-_INSERT_STORE = (
-    f"INSERT INTO stores ({_STORE_COLUMNS}) VALUES "
-    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-)
-_UPDATE_STORE = (
-    "UPDATE stores SET title = $2, platform = $3, status = $4, test_mode = $5, store_url = $6, "
-    "default_price_list_id = $7, default_category_id = $8, default_brand_id = $9, "
-    "product_update_enabled = $10, auto_update_type = $11, order_transfer_enabled = $12, "
-    "default_warehouse_id = $13, cargo_company_id = $14, stock_deduction_enabled = $15, "
-    "version = $16, created_at = $17, updated_at = $18 WHERE id = $1"
-)
+_VIEW_FROM = " FROM stores s LEFT JOIN api_statuses a ON a.store_id = s.id"
+_VIEW_SELECT = f"SELECT {_VIEW_COLUMNS}{_VIEW_FROM}"
+_STORE_COLUMN_LIST = [c.strip() for c in _STORE_COLUMNS.split(",")]
+
+
+_Begin = Callable[[], Awaitable[None]]
+"""Starts the unit of work's transaction (once) before a statement that needs it."""
+
+
+class _Args:
+    """Bind parameters of one statement being assembled: `arg(value)` → `$n`."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def many(self, values: Sequence[Any]) -> str:
+        return ", ".join(self(value) for value in values)
 
 
 def _state_of(row: asyncpg.Record) -> StoreState:
@@ -136,21 +146,74 @@ def _api_status_of(row: asyncpg.Record) -> ApiStatusView:
     )
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing to undo.
+
+    asyncpg's default reset runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, one more round trip per request. The service's pooled
+    connections never take advisory locks, LISTEN, SET or keep cursors (the relay and the
+    migrations use their own connections), and asyncpg still rolls back an open transaction
+    before calling this hook.
+    """
+
+
+async def open_pool(settings: PostgresSettings) -> asyncpg.Pool:
+    """The service's pool: `search_path` = its schema, no per-release session reset."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        settings.dsn.get_secret_value(),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        command_timeout=settings.command_timeout_seconds,
+        server_settings={"search_path": quote_ident(settings.schema_name)},
+        reset=_keep_session,
+    )
+    return pool
+
+
 class PgStoreRepository:
-    """Stores in PostgreSQL; loaded rows are locked (`FOR UPDATE`) until the transaction ends."""
+    """Stores in PostgreSQL, changed optimistically.
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    `get` reads without locking and remembers the version read; the commit writes the store
+    only if it is still at that version (compare-and-set in the write statement), so two
+    writers of one store never both succeed and no lock is held across round trips. `get`
+    also reads the store's API status and leaves it in `statuses`, where the API status
+    repository of the same unit of work finds it without a query.
+    """
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        statuses: dict[str, ApiStatusView | None],
+        known_references: dict[ReferenceUse, bool],
+    ) -> None:
         self._conn = conn
+        self._statuses = statuses
+        self._known_references = known_references
         self.seen: list[Store] = []
+        self.versions_read: dict[str, int] = {}
 
-    async def get(self, store_id: str) -> Store | None:
-        """Load and lock; concurrent writers of the same store queue behind this one."""
+    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
+        """Load for change (not locked: the commit checks the version read).
+
+        `references` are checked for existence in the same statement (a column each), for
+        `PgReferenceRepository.missing` of this unit of work to answer without a query.
+        """
+        checks = "".join(
+            f", (SELECT true FROM {REFERENCE_TABLES[use.kind]} WHERE id = ${n}) AS ref{n}"
+            for n, use in enumerate(references, start=2)
+        )
         row = await self._conn.fetchrow(
-            f"SELECT {_STORE_COLUMNS} FROM stores WHERE id = $1 FOR UPDATE", store_id
+            f"SELECT {_VIEW_COLUMNS}{checks}{_VIEW_FROM} WHERE s.id = $1",
+            store_id,
+            *(use.id for use in references),
         )
         if row is None:
             return None
+        for n, use in enumerate(references, start=2):
+            self._known_references[use] = bool(row[f"ref{n}"])
         store = Store(_state_of(row))
+        self._statuses[store_id] = None if row["api_status"] is None else _api_status_of(row)
+        self.versions_read[store_id] = store.state.version
         self.seen.append(store)
         return store
 
@@ -194,32 +257,39 @@ class PgStoreRepository:
         rows = await self._conn.fetch(sql, *args)
         return [StoreView(_state_of(row), _api_status_of(row)) for row in rows]
 
-    async def persist(self, store: Store) -> None:
-        """Write a changed store's final state (insert, update or delete)."""
+    def write_of(self, store: Store, arg: _Args) -> str | None:
+        """SQL writing a changed store's final state (insert, update or delete), or None.
+
+        It returns one row when it wrote: an update or delete only matches the version read.
+        """
         if not store.changes:
-            return
+            return None
         created = store.changes[0].kind is ChangeKind.CREATED
-        try:
-            if store.deleted:
-                if not created:
-                    await self._conn.execute("DELETE FROM stores WHERE id = $1", store.id)
-            elif created:
-                await self._conn.execute(_INSERT_STORE, *_row_of(store.state))
-            else:
-                await self._conn.execute(_UPDATE_STORE, *_row_of(store.state))
-        except asyncpg.ForeignKeyViolationError as exc:
-            # Checked before, so only a concurrent delete of the item gets here.
-            raise UnknownReference(
-                "a reference item the settings point at was deleted meanwhile; retry",
-                {"store_id": store.id},
-            ) from exc
+        if created and store.deleted:
+            return None
+        if created:
+            values = _row_of(store.state)
+            return f"INSERT INTO stores ({_STORE_COLUMNS}) VALUES ({arg.many(values)}) RETURNING 1"
+        unchanged = f"id = {arg(store.id)} AND version = {arg(self.versions_read[store.id])}"
+        if store.deleted:
+            return f"DELETE FROM stores WHERE {unchanged} RETURNING 1"
+        values = _row_of(store.state)
+        assignments = ", ".join(
+            f"{column} = {arg(value)}"
+            for column, value in zip(_STORE_COLUMN_LIST[1:], values[1:], strict=True)
+        )
+        return f"UPDATE stores SET {assignments} WHERE {unchanged} RETURNING 1"
 
 
 class PgReferenceRepository:
     """The five reference lists, one table each."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, begin: _Begin, known: dict[ReferenceUse, bool]
+    ) -> None:
         self._conn = conn
+        self._begin = begin
+        self._known = known
 
     async def get(self, kind: ReferenceKind, item_id: str) -> ReferenceItem | None:
         """One item."""
@@ -230,19 +300,24 @@ class PgReferenceRepository:
         return None if row is None else ReferenceItem(kind, **dict(row))
 
     async def missing(self, uses: Sequence[ReferenceUse]) -> list[ReferenceUse]:
-        """Uses whose item does not exist (locked with KEY SHARE so it cannot vanish now)."""
-        absent = []
-        for use in uses:
-            found = await self._conn.fetchval(
-                f"SELECT 1 FROM {REFERENCE_TABLES[use.kind]} WHERE id = $1 FOR KEY SHARE",
-                use.id,
-            )
-            if found is None:
-                absent.append(use)
-        return absent
+        """Uses whose item does not exist, in one statement (a column per use, NULL if absent).
+
+        An item deleted after this check is caught by the foreign key when the store is
+        written (the commit then raises UnknownReference).
+        """
+        if all(use in self._known for use in uses):  # checked when the store was loaded
+            return [use for use in uses if not self._known[use]]
+        columns = ", ".join(
+            f"(SELECT 1 FROM {REFERENCE_TABLES[use.kind]} WHERE id = ${n})"
+            for n, use in enumerate(uses, start=1)
+        )
+        row = await self._conn.fetchrow(f"SELECT {columns}", *(use.id for use in uses))
+        assert row is not None  # a SELECT without FROM always returns its one row
+        return [use for use, found in zip(uses, row, strict=True) if found is None]
 
     async def put(self, kind: ReferenceKind, item_id: str, name: str, now: datetime) -> None:
         """Insert or rename."""
+        await self._begin()
         await self._conn.execute(
             f"INSERT INTO {REFERENCE_TABLES[kind]} (id, name, created_at, updated_at) "
             "VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE "
@@ -254,6 +329,7 @@ class PgReferenceRepository:
 
     async def delete(self, kind: ReferenceKind, item_id: str) -> None:
         """Delete; a store that started using the item meanwhile makes it a 409."""
+        await self._begin()
         try:
             await self._conn.execute(f"DELETE FROM {REFERENCE_TABLES[kind]} WHERE id = $1", item_id)
         except asyncpg.ForeignKeyViolationError as exc:
@@ -285,11 +361,25 @@ class PgReferenceRepository:
 class PgApiStatusRepository:
     """The API status projection."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        prefetched: dict[str, ApiStatusView | None],
+        begin: _Begin,
+    ) -> None:
         self._conn = conn
+        self._prefetched = prefetched
+        self._begin = begin
 
     async def get(self, store_id: str, *, lock: bool = False) -> ApiStatusView | None:
-        """`lock` serialises two deliveries for one store (the projection's upsert)."""
+        """`lock` serialises two deliveries for one store (the projection's upsert).
+
+        Without `lock`, the status read along with the store (`stores.get`) is reused.
+        """
+        if not lock and store_id in self._prefetched:
+            return self._prefetched[store_id]
+        if lock:
+            await self._begin()
         row = await self._conn.fetchrow(
             "SELECT status AS api_status, reason_code AS api_reason_code, message AS api_message,"
             " checked_at AS api_checked_at, test_mode AS api_test_mode"
@@ -300,6 +390,7 @@ class PgApiStatusRepository:
 
     async def put(self, store_id: str, view: ApiStatusView) -> None:
         """Upsert."""
+        await self._begin()
         await self._conn.execute(
             "INSERT INTO api_statuses (store_id, status, reason_code, message, checked_at,"
             " test_mode) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (store_id) DO UPDATE SET"
@@ -326,28 +417,26 @@ class PgAuditRepository:
         """Queue an entry for commit."""
         self.pending.append(entry)
 
-    async def flush(self) -> None:
-        """Insert queued entries."""
+    def insert_of(self, arg: _Args) -> str | None:
+        """SQL inserting the queued entries (one array parameter per column), or None."""
         if not self.pending:
-            return
-        await self._conn.executemany(
-            "INSERT INTO audit_log (entity_type, entity_id, action, actor, at, version,"
-            " correlation_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-            [
-                (
-                    e.entity_type,
-                    e.entity_id,
-                    e.action,
-                    e.actor,
-                    e.at,
-                    e.version,
-                    e.correlation_id,
-                    json.dumps(e.changes),
-                )
-                for e in self.pending
-            ],
+            return None
+        rows = self.pending
+        columns = (
+            (arg([e.entity_type for e in rows]), "text"),
+            (arg([e.entity_id for e in rows]), "text"),
+            (arg([e.action for e in rows]), "text"),
+            (arg([e.actor for e in rows]), "text"),
+            (arg([e.at for e in rows]), "timestamptz"),
+            (arg([e.version for e in rows]), "integer"),
+            (arg([e.correlation_id for e in rows]), "text"),
+            (arg([json.dumps(e.changes) for e in rows]), "jsonb"),
         )
-        self.pending.clear()
+        arrays = ", ".join(f"{param}::{kind}[]" for param, kind in columns)
+        return (
+            "INSERT INTO audit_log (entity_type, entity_id, action, actor, at, version,"
+            f" correlation_id, changes) SELECT * FROM unnest({arrays})"
+        )
 
     async def list(
         self, entity_type: str, entity_id: str, before: int | None, limit: int
@@ -379,7 +468,16 @@ class PgAuditRepository:
 
 
 class PgUnitOfWork:
-    """One transaction on one pooled connection; commit writes state, audit and outbox."""
+    """One pooled connection; commit writes state, audit and outbox atomically.
+
+    Store changes need no transaction: the stores are read without locks and the commit is
+    one statement that writes them only if they are still at the version read (else
+    `StoreChangedMeanwhile`, nothing written), with their audit rows, outbox rows and the
+    relay's NOTIFY. A settings change is two round trips: the store read (with its API
+    status and whether the referenced items exist), and the commit. Other work (inbox
+    claims, the API status projection, reference list edits) opens a transaction at its
+    first statement that needs one, and commit ends it.
+    """
 
     stores: PgStoreRepository
     references: PgReferenceRepository
@@ -406,25 +504,27 @@ class PgUnitOfWork:
         self.correlation_id: str | None = None
 
     async def __aenter__(self) -> Self:
-        """Take a connection and begin."""
+        """Take a connection (the transaction, if any, starts when needed)."""
         proxy = await self._pool.acquire()
         # The pool hands out a proxy that forwards every Connection method.
         conn = cast("asyncpg.Connection", proxy)
-        self._proxy, self._conn = proxy, conn
-        try:
-            # Reads are single statements: no BEGIN/ROLLBACK round trips for them.
-            if not self.read_only:
-                self._tx = conn.transaction()
-                await self._tx.start()
-        except BaseException:
-            self._proxy = self._conn = None
-            await self._pool.release(proxy)
-            raise
-        self.stores = PgStoreRepository(conn)
-        self.references = PgReferenceRepository(conn)
-        self.api_statuses = PgApiStatusRepository(conn)
+        self._proxy, self._conn, self._tx = proxy, conn, None
+        statuses: dict[str, ApiStatusView | None] = {}
+        known_references: dict[ReferenceUse, bool] = {}
+        self.stores = PgStoreRepository(conn, statuses, known_references)
+        self.references = PgReferenceRepository(conn, self._begin, known_references)
+        self.api_statuses = PgApiStatusRepository(conn, statuses, self._begin)
         self.audit = PgAuditRepository(conn)
         return self
+
+    async def _begin(self) -> None:
+        if self._conn is None:
+            raise RuntimeError("unit of work not started")
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write")
+        if self._tx is None:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
 
     async def __aexit__(
         self,
@@ -444,14 +544,23 @@ class PgUnitOfWork:
             await self._pool.release(proxy)
 
     async def commit(self) -> None:
-        """Write changed stores with one audit row and one event per change, then commit."""
-        if self._conn is None or self._tx is None:
+        """Write changed stores with one audit row and one event per change, then commit.
+
+        Store rows, audit rows, outbox rows and the relay's NOTIFY are one statement
+        (data-modifying CTEs). The audit and outbox rows are inserted only when every store
+        write matched its version read, and after those writes, so outbox rows of one store
+        are numbered in commit order, as the relay requires for rows of one key.
+        """
+        if self._conn is None:
             raise RuntimeError("unit of work not started")
-        conn = self._conn
         messages: list[OutboxMessage] = []
-        deleted: list[str] = []
+        tombstones: list[str] = []
+        arg = _Args()
+        writes: list[str] = []
         for store in self.stores.seen:
-            await self.stores.persist(store)
+            write = self.stores.write_of(store, arg)
+            if write is not None:
+                writes.append(write)
             for change in store.changes:
                 self.audit.add(
                     AuditEntry(
@@ -471,18 +580,67 @@ class PgUnitOfWork:
                     )
                 )
             if store.deleted:
-                deleted.append(store.id)
+                tombstones.append(store.id)
+        if len(writes) > 1:
+            await self._begin()  # several stores: all or none, also on a version mismatch
+        names = [f"w{n}" for n in range(len(writes))]
+        wrote_all = (
+            " + ".join(f"(SELECT count(*) FROM {name})" for name in names) + f" = {len(names)}"
+            if names
+            else "true"
+        )
+        parts = list(writes)
+        audit = self.audit.insert_of(arg)
+        if audit is not None:
+            parts.append(f"{audit} WHERE {wrote_all}")
+        if messages or tombstones:
+            parts.append(self._outbox_insert(messages, tombstones, arg, wrote_all))
+        if parts:
+            ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(parts))
+            notify = (
+                f", pg_notify({arg(self._outbox.channel)}, '')" if messages or tombstones else ""
+            )
+            try:
+                wrote = await self._conn.fetchval(
+                    f"WITH {ctes} SELECT {wrote_all}{notify}", *arg.values
+                )
+            except asyncpg.ForeignKeyViolationError as exc:
+                # References are checked before, so only a concurrent delete of an item
+                # the settings point at gets here.
+                raise UnknownReference(
+                    "a reference item the settings point at was deleted meanwhile; retry",
+                    {"store_ids": [store.id for store in self.stores.seen]},
+                ) from exc
+            if not wrote:
+                raise StoreChangedMeanwhile([store.id for store in self.stores.seen])
+        for store in self.stores.seen:
             store.changes.clear()
-        await self.audit.flush()
-        if messages:
-            await self._outbox.add_many(conn, messages)
-        for store_id in deleted:
-            await self._outbox.add_tombstone(conn, self._stores_topic, store_id)
+        self.audit.pending.clear()
         tx, self._tx = self._tx, None
-        await tx.commit()
+        if tx is not None:
+            await tx.commit()
+
+    def _outbox_insert(
+        self, messages: list[OutboxMessage], tombstones: list[str], arg: _Args, condition: str
+    ) -> str:
+        # The rows `Outbox.add_many` / `add_tombstone` would insert, as arrays; a tombstone is
+        # a row without payload and with an event id of its own.
+        rows = [self._outbox._row(message) for message in messages] + [
+            (uuid.uuid4(), self._stores_topic, key.encode(), "{}", None) for key in tombstones
+        ]
+        event_ids, topics, keys, headers, payloads = (
+            list(column) for column in zip(*rows, strict=True)
+        )
+        return (
+            "INSERT INTO outbox (event_id, topic, key, headers, payload)"
+            f" SELECT e, t, k, h, p FROM unnest({arg(event_ids)}::uuid[], {arg(topics)}::text[],"
+            f" {arg(keys)}::bytea[], {arg(headers)}::jsonb[], {arg(payloads)}::bytea[])"
+            f" WITH ORDINALITY AS m(e, t, k, h, p, n) WHERE {condition} ORDER BY n"
+        )
 
     async def claim_event(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Inbox claim in this transaction."""
+        await self._begin()
         assert self._conn is not None, "unit of work not started"
         return await self._inbox.claim(self._conn, consumer, event_id)
 

@@ -52,11 +52,29 @@ class AuditEntry:
     id: int | None = field(default=None, compare=False)
 
 
-class StoreRepository(Protocol):
-    """Stores, loaded for change (locked) and read as views."""
+class StoreChangedMeanwhile(Exception):  # noqa: N818 - reads as the fact it reports
+    """A store loaded for change was changed by another writer before this commit.
 
-    async def get(self, store_id: str) -> Store | None:
-        """Load a store for change, locking it until the transaction ends."""
+    Raised by `UnitOfWork.commit` of adapters that do not lock loaded stores; nothing of the
+    unit of work was written. The use case decides: retry on a fresh read, or refuse.
+    """
+
+    def __init__(self, store_ids: list[str]) -> None:
+        super().__init__(f"stores changed meanwhile: {', '.join(store_ids)}")
+        self.store_ids = store_ids
+
+
+class StoreRepository(Protocol):
+    """Stores, loaded for change and read as views."""
+
+    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
+        """Load a store for change.
+
+        Either it stays locked until the commit, or the commit checks that it is still at
+        the version read and raises `StoreChangedMeanwhile` if not. `references`: items the
+        use case will ask `ReferenceRepository.missing` about next; an adapter may look them
+        up along with the store (a hint, the answer still comes from `missing`).
+        """
         ...
 
     def add(self, store: Store) -> None:
@@ -165,7 +183,11 @@ class UnitOfWork(Protocol):
         ...
 
     async def commit(self) -> None:
-        """Persist tracked stores, append audit rows and outbox events, commit."""
+        """Persist tracked stores, append audit rows and outbox events, commit.
+
+        Raises `StoreChangedMeanwhile` (and writes nothing) when a store loaded for change
+        was changed by someone else since it was read.
+        """
         ...
 
     async def claim_event(self, consumer: str, event_id: uuid.UUID) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from store_registry.app.commands import (
     ChangeOrderSettings,
@@ -21,6 +22,7 @@ from store_registry.app.commands import (
 from store_registry.app.ports import (
     AuditEntry,
     PlatformCatalog,
+    StoreChangedMeanwhile,
     StoreUrlValidator,
     StoreView,
     UnitOfWork,
@@ -31,6 +33,7 @@ from store_registry.domain.errors import (
     ReferenceNotFound,
     StoreNotFound,
     UnknownReference,
+    VersionMismatch,
 )
 from store_registry.domain.model import (
     Store,
@@ -44,6 +47,10 @@ API_STATUS_CONSUMER = "store-registry.api-status"
 """Inbox consumer name of the API status projection."""
 
 _USERS_SHOWN = 20
+_WRITE_ATTEMPTS = 20
+"""Tries of an `If-Match: *` write while other writers keep changing the store under it."""
+
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -69,12 +76,34 @@ async def _view_of(uow: UnitOfWork, store: Store) -> StoreView:
     return StoreView(store.state, status or ApiStatusView.unknown())
 
 
-async def _load(uow: UnitOfWork, store_id: str, expected_version: int | None) -> Store:
-    store = await uow.stores.get(store_id)
+async def _load(
+    uow: UnitOfWork,
+    store_id: str,
+    expected_version: int | None,
+    references: Sequence[ReferenceUse] = (),
+) -> Store:
+    store = await uow.stores.get(store_id, references=references)
     if store is None:
         raise StoreNotFound(f"no store with id {store_id}", {"store_id": store_id})
     store.check_version(expected_version)
     return store
+
+
+async def _changing_store(expected_version: int | None, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a store write; if the store changed between its read and the commit, a write that
+    named the version it read is refused (412, like a stale `If-Match`), and one sent with
+    `If-Match: *` is applied again on a fresh read."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except StoreChangedMeanwhile as exc:
+            if expected_version is not None or tries >= _WRITE_ATTEMPTS:
+                raise VersionMismatch(
+                    "the store changed while this write was applied; read it again",
+                    {"store_ids": exc.store_ids, "expected_version": expected_version},
+                ) from exc
 
 
 async def _require_references(uow: UnitOfWork, uses: list[ReferenceUse]) -> None:
@@ -111,75 +140,97 @@ async def create_store(cmd: CreateStore, uow: UnitOfWork, env: Collaborators) ->
 async def update_store(cmd: UpdateStore, uow: UnitOfWork, env: Collaborators) -> StoreView:
     """Change title, test mode or store URL; emits StoreUpdated when something changed."""
     store_url = env.validate_store_url(cmd.store_url) if cmd.store_url is not None else None
-    async with uow:
-        uow.correlation_id = cmd.caller.correlation_id
-        store = await _load(uow, cmd.store_id, cmd.expected_version)
-        store.update_details(
-            actor=cmd.caller.actor,
-            now=env.clock(),
-            title=cmd.title,
-            test_mode=cmd.test_mode,
-            store_url=store_url,
-            clear_store_url=cmd.store_url_given and cmd.store_url is None,
-        )
-        view = await _view_of(uow, store)
-        await uow.commit()
-    return view
+
+    async def attempt() -> StoreView:
+        async with uow:
+            uow.correlation_id = cmd.caller.correlation_id
+            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store.update_details(
+                actor=cmd.caller.actor,
+                now=env.clock(),
+                title=cmd.title,
+                test_mode=cmd.test_mode,
+                store_url=store_url,
+                clear_store_url=cmd.store_url_given and cmd.store_url is None,
+            )
+            view = await _view_of(uow, store)
+            await uow.commit()
+        return view
+
+    return await _changing_store(cmd.expected_version, attempt)
 
 
 async def change_product_settings(
     cmd: ChangeProductSettings, uow: UnitOfWork, env: Collaborators
 ) -> StoreView:
     """Replace the Products tab; emits StoreSettingsChanged when something changed."""
-    async with uow:
-        uow.correlation_id = cmd.caller.correlation_id
-        store = await _load(uow, cmd.store_id, cmd.expected_version)
-        # Platform rules first: "not supported" explains more than "unknown id" would.
-        check_product_settings(cmd.settings, env.catalog.support(store.state.platform))
-        await _require_references(uow, product_references(cmd.settings))
-        store.change_product_settings(
-            cmd.settings,
-            support=env.catalog.support(store.state.platform),
-            actor=cmd.caller.actor,
-            now=env.clock(),
-        )
-        view = await _view_of(uow, store)
-        await uow.commit()
-    return view
+
+    async def attempt() -> StoreView:
+        async with uow:
+            uow.correlation_id = cmd.caller.correlation_id
+            uses = product_references(cmd.settings)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, uses)
+            # Platform rules first: "not supported" explains more than "unknown id" would.
+            check_product_settings(cmd.settings, env.catalog.support(store.state.platform))
+            await _require_references(uow, uses)
+            store.change_product_settings(
+                cmd.settings,
+                support=env.catalog.support(store.state.platform),
+                actor=cmd.caller.actor,
+                now=env.clock(),
+            )
+            view = await _view_of(uow, store)
+            await uow.commit()
+        return view
+
+    return await _changing_store(cmd.expected_version, attempt)
 
 
 async def change_order_settings(
     cmd: ChangeOrderSettings, uow: UnitOfWork, env: Collaborators
 ) -> StoreView:
     """Replace the Orders tab; emits StoreSettingsChanged when something changed."""
-    async with uow:
-        uow.correlation_id = cmd.caller.correlation_id
-        store = await _load(uow, cmd.store_id, cmd.expected_version)
-        await _require_references(uow, order_references(cmd.settings))
-        store.change_order_settings(cmd.settings, actor=cmd.caller.actor, now=env.clock())
-        view = await _view_of(uow, store)
-        await uow.commit()
-    return view
+
+    async def attempt() -> StoreView:
+        async with uow:
+            uow.correlation_id = cmd.caller.correlation_id
+            uses = order_references(cmd.settings)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, uses)
+            await _require_references(uow, uses)
+            store.change_order_settings(cmd.settings, actor=cmd.caller.actor, now=env.clock())
+            view = await _view_of(uow, store)
+            await uow.commit()
+        return view
+
+    return await _changing_store(cmd.expected_version, attempt)
 
 
 async def set_store_status(cmd: SetStoreStatus, uow: UnitOfWork, env: Collaborators) -> StoreView:
     """Activate or deactivate; emits StoreStatusChanged when the status changed."""
-    async with uow:
-        uow.correlation_id = cmd.caller.correlation_id
-        store = await _load(uow, cmd.store_id, cmd.expected_version)
-        store.set_status(cmd.status, actor=cmd.caller.actor, now=env.clock())
-        view = await _view_of(uow, store)
-        await uow.commit()
-    return view
+
+    async def attempt() -> StoreView:
+        async with uow:
+            uow.correlation_id = cmd.caller.correlation_id
+            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store.set_status(cmd.status, actor=cmd.caller.actor, now=env.clock())
+            view = await _view_of(uow, store)
+            await uow.commit()
+        return view
+
+    return await _changing_store(cmd.expected_version, attempt)
 
 
 async def delete_store(cmd: DeleteStore, uow: UnitOfWork, env: Collaborators) -> None:
     """Delete a store; emits StoreDeleted, then a tombstone for its key."""
-    async with uow:
-        uow.correlation_id = cmd.caller.correlation_id
-        store = await _load(uow, cmd.store_id, cmd.expected_version)
-        store.delete(actor=cmd.caller.actor, now=env.clock())
-        await uow.commit()
+
+    async def attempt() -> None:
+        async with uow:
+            uow.correlation_id = cmd.caller.correlation_id
+            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store.delete(actor=cmd.caller.actor, now=env.clock())
+            await uow.commit()
+
+    await _changing_store(cmd.expected_version, attempt)
 
 
 async def put_reference(cmd: PutReference, uow: UnitOfWork, env: Collaborators) -> bool:

@@ -110,8 +110,11 @@ def _flatten(state: StoreState) -> dict[str, Any]:
     for name in ("title", "platform", "status", "test_mode", "store_url"):
         flat[name] = getattr(state, name)
     for tab in ("products", "orders"):
-        for key, value in dataclasses.asdict(getattr(state, tab)).items():
-            flat[f"{tab}.{key}"] = value
+        settings = getattr(state, tab)
+        # The tabs hold only flat values: read the fields directly (`dataclasses.asdict`
+        # deep-copies, and every write diffs two states).
+        for entry in dataclasses.fields(settings):
+            flat[f"{tab}.{entry.name}"] = getattr(settings, entry.name)
     return flat
 
 

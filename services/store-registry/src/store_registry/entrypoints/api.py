@@ -7,17 +7,18 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import IDENTIFIER_PATTERN, Platform
 from kervan_contracts.stores.v1 import StoreStatus
-from kervan_servicekit.auth import Authenticator, BearerAuth, Principal
+from kervan_servicekit.auth import Authenticator, BearerAuth
 from kervan_servicekit.health import HealthEndpoints
 from kervan_servicekit.http import ApiError, BodyLimitMiddleware, error_docs, install_error_handlers
 from store_registry import __version__
@@ -125,7 +126,7 @@ def _query_names(route: APIRoute) -> frozenset[str]:
     return names
 
 
-async def reject_unknown_query(request: Request) -> None:
+def reject_unknown_query(request: Request) -> None:
     """A misspelt filter must not silently list everything: unknown query names are a 422."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
@@ -149,28 +150,50 @@ async def reject_unknown_query(request: Request) -> None:
         )
 
 
-def _deps(request: Request) -> ApiDependencies:
+def _deps_of(request: Request) -> ApiDependencies:
     deps: ApiDependencies = request.app.state.deps
     return deps
 
 
-Deps = Annotated[ApiDependencies, Depends(_deps)]
-_bearer = BearerAuth(PERMISSIONS, authenticator=lambda request: _deps(request).auth)
+_SCHEME_DESCRIPTION = "API token (roles: admin, operator, viewer)"
+_scheme = HTTPBearer(auto_error=False, description=_SCHEME_DESCRIPTION)
+_bearer = BearerAuth(
+    PERMISSIONS,
+    authenticator=lambda request: _deps_of(request).auth,
+    description=_SCHEME_DESCRIPTION,
+)
 
 
-def _require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
-    async def caller(
-        request: Request, principal: Annotated[Principal, Depends(_bearer.require(permission))]
-    ) -> Caller:
-        return Caller(principal.name, getattr(request.state, "correlation_id", None))
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an operation gets from its one dependency: the caller and the service's parts."""
 
-    return caller
+    caller: Caller
+    deps: ApiDependencies
 
 
-Reader = Annotated[Caller, Depends(_require(Permission.READ))]
-SettingsWriter = Annotated[Caller, Depends(_require(Permission.WRITE_SETTINGS))]
-StoreAdmin = Annotated[Caller, Depends(_require(Permission.MANAGE_STORES))]
-ReferenceAdmin = Annotated[Caller, Depends(_require(Permission.MANAGE_REFERENCES))]
+def _context(permission: Permission) -> Callable[..., Awaitable[Context]]:
+    authorise = _bearer.require(permission)
+
+    # One dependency per operation, doing the query check, authentication and lookups in
+    # one go: FastAPI's dependency resolution costs about as much per dependency as a
+    # database round trip, and every request pays it.
+    async def context(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_scheme)],
+    ) -> Context:
+        reject_unknown_query(request)
+        principal = await authorise(request, credentials)
+        caller = Caller(principal.name, getattr(request.state, "correlation_id", None))
+        return Context(caller, _deps_of(request))
+
+    return context
+
+
+Reader = Annotated[Context, Depends(_context(Permission.READ))]
+SettingsWriter = Annotated[Context, Depends(_context(Permission.WRITE_SETTINGS))]
+StoreAdmin = Annotated[Context, Depends(_context(Permission.MANAGE_STORES))]
+ReferenceAdmin = Annotated[Context, Depends(_context(Permission.MANAGE_REFERENCES))]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (capped at 100).")]
 Cursor = Annotated[
@@ -230,12 +253,12 @@ stores = APIRouter(prefix="/v1", tags=["stores"])
     responses={**_WRITE_ERRORS, 201: {"headers": _ETAG_HEADER}},
     summary="Add a store",
 )
-async def create_store(body: StoreCreate, caller: StoreAdmin, deps: Deps) -> Response:
+async def create_store(body: StoreCreate, ctx: StoreAdmin) -> Response:
     """Add a store; settings start at defaults the platform accepts."""
     command = CreateStore(
-        caller, body.title, body.platform, body.status, body.test_mode, body.store_url
+        ctx.caller, body.title, body.platform, body.status, body.test_mode, body.store_url
     )
-    view = await services.create_store(command, deps.uow(), deps.env)
+    view = await services.create_store(command, ctx.deps.uow(), ctx.deps.env)
     response = _store_response(view, 201)
     response.headers["Location"] = f"/v1/stores/{view.state.id}"
     return response
@@ -249,8 +272,7 @@ async def create_store(body: StoreCreate, caller: StoreAdmin, deps: Deps) -> Res
 )
 async def list_stores(
     *,
-    caller: Reader,
-    deps: Deps,
+    ctx: Reader,
     platform: Platform | None = None,
     status: StoreStatus | None = None,
     api_status: ApiStatus | None = None,
@@ -263,7 +285,7 @@ async def list_stores(
 ) -> Response:
     """Stores oldest first, with their API status."""
     page = await queries.list_stores(
-        deps.uow(),
+        ctx.deps.uow(),
         limit=limit,
         cursor=cursor,
         platform=platform,
@@ -283,9 +305,9 @@ async def list_stores(
     responses={**_READ_ERRORS, **_WITH_ETAG},
     summary="Get a store",
 )
-async def get_store(store_id: StoreId, caller: Reader, deps: Deps) -> Response:
+async def get_store(store_id: StoreId, ctx: Reader) -> Response:
     """One store; the ETag is its version."""
-    return _store_response(await queries.get_store(deps.uow(read_only=True), store_id))
+    return _store_response(await queries.get_store(ctx.deps.uow(read_only=True), store_id))
 
 
 @stores.patch(
@@ -295,11 +317,11 @@ async def get_store(store_id: StoreId, caller: Reader, deps: Deps) -> Response:
     summary="Change title, test mode or store URL",
 )
 async def patch_store(
-    store_id: StoreId, body: StorePatch, caller: StoreAdmin, deps: Deps, if_match: IfMatch = None
+    store_id: StoreId, body: StorePatch, ctx: StoreAdmin, if_match: IfMatch = None
 ) -> Response:
     """Partial update; emits StoreUpdated when something changed."""
     command = UpdateStore(
-        caller,
+        ctx.caller,
         store_id,
         expected_version(if_match),
         title=body.title,
@@ -307,7 +329,7 @@ async def patch_store(
         store_url=body.store_url,
         store_url_given="store_url" in body.model_fields_set,
     )
-    return _store_response(await services.update_store(command, deps.uow(), deps.env))
+    return _store_response(await services.update_store(command, ctx.deps.uow(), ctx.deps.env))
 
 
 @stores.delete(
@@ -317,12 +339,10 @@ async def patch_store(
     responses=_WRITE_ERRORS,
     summary="Delete a store",
 )
-async def delete_store(
-    store_id: StoreId, caller: StoreAdmin, deps: Deps, if_match: IfMatch = None
-) -> Response:
+async def delete_store(store_id: StoreId, ctx: StoreAdmin, if_match: IfMatch = None) -> Response:
     """Delete; StoreDeleted then a tombstone go to the stores topic."""
-    command = DeleteStore(caller, store_id, expected_version(if_match))
-    await services.delete_store(command, deps.uow(), deps.env)
+    command = DeleteStore(ctx.caller, store_id, expected_version(if_match))
+    await services.delete_store(command, ctx.deps.uow(), ctx.deps.env)
     return Response(status_code=204)
 
 
@@ -332,12 +352,10 @@ async def delete_store(
     responses={**_WRITE_ERRORS, **_WITH_ETAG},
     summary="Make the store active",
 )
-async def activate_store(
-    store_id: StoreId, caller: StoreAdmin, deps: Deps, if_match: IfMatch = None
-) -> Response:
+async def activate_store(store_id: StoreId, ctx: StoreAdmin, if_match: IfMatch = None) -> Response:
     """Active: orders and products are integrated again."""
-    command = SetStoreStatus(caller, store_id, expected_version(if_match), StoreStatus.ACTIVE)
-    return _store_response(await services.set_store_status(command, deps.uow(), deps.env))
+    command = SetStoreStatus(ctx.caller, store_id, expected_version(if_match), StoreStatus.ACTIVE)
+    return _store_response(await services.set_store_status(command, ctx.deps.uow(), ctx.deps.env))
 
 
 @stores.post(
@@ -347,11 +365,11 @@ async def activate_store(
     summary="Make the store passive",
 )
 async def deactivate_store(
-    store_id: StoreId, caller: StoreAdmin, deps: Deps, if_match: IfMatch = None
+    store_id: StoreId, ctx: StoreAdmin, if_match: IfMatch = None
 ) -> Response:
     """Passive: neither orders nor products are integrated."""
-    command = SetStoreStatus(caller, store_id, expected_version(if_match), StoreStatus.PASSIVE)
-    return _store_response(await services.set_store_status(command, deps.uow(), deps.env))
+    command = SetStoreStatus(ctx.caller, store_id, expected_version(if_match), StoreStatus.PASSIVE)
+    return _store_response(await services.set_store_status(command, ctx.deps.uow(), ctx.deps.env))
 
 
 @stores.get(
@@ -362,13 +380,14 @@ async def deactivate_store(
 )
 async def store_audit(
     store_id: StoreId,
-    caller: Reader,
-    deps: Deps,
+    ctx: Reader,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
     """Audit entries with field-level diffs; kept after the store is deleted."""
-    page = await queries.store_audit(deps.uow(read_only=True), store_id, limit=limit, cursor=cursor)
+    page = await queries.store_audit(
+        ctx.deps.uow(read_only=True), store_id, limit=limit, cursor=cursor
+    )
     body = AuditPage.model_construct(
         items=[AuditEntryOut.of(e) for e in page.items], next_cursor=page.next_cursor
     )
@@ -384,9 +403,9 @@ settings = APIRouter(prefix="/v1/stores/{store_id}/settings", tags=["settings"])
     responses={**_READ_ERRORS, **_WITH_ETAG},
     summary="Products tab",
 )
-async def get_product_settings(store_id: StoreId, caller: Reader, deps: Deps) -> Response:
+async def get_product_settings(store_id: StoreId, ctx: Reader) -> Response:
     """The Products tab; the ETag is the store version."""
-    view = await queries.get_store(deps.uow(read_only=True), store_id)
+    view = await queries.get_store(ctx.deps.uow(read_only=True), store_id)
     return _json(ProductSettingsBody.of(view.state.products), headers=_etag(view.state.version))
 
 
@@ -399,13 +418,14 @@ async def get_product_settings(store_id: StoreId, caller: Reader, deps: Deps) ->
 async def put_product_settings(
     store_id: StoreId,
     body: ProductSettingsBody,
-    caller: SettingsWriter,
-    deps: Deps,
+    ctx: SettingsWriter,
     if_match: IfMatch = None,
 ) -> Response:
     """422 when an item does not exist or the platform cannot do what is asked."""
-    command = ChangeProductSettings(caller, store_id, expected_version(if_match), body.to_domain())
-    view = await services.change_product_settings(command, deps.uow(), deps.env)
+    command = ChangeProductSettings(
+        ctx.caller, store_id, expected_version(if_match), body.to_domain()
+    )
+    view = await services.change_product_settings(command, ctx.deps.uow(), ctx.deps.env)
     return _json(ProductSettingsBody.of(view.state.products), headers=_etag(view.state.version))
 
 
@@ -415,9 +435,9 @@ async def put_product_settings(
     responses={**_READ_ERRORS, **_WITH_ETAG},
     summary="Orders tab",
 )
-async def get_order_settings(store_id: StoreId, caller: Reader, deps: Deps) -> Response:
+async def get_order_settings(store_id: StoreId, ctx: Reader) -> Response:
     """The Orders tab; the ETag is the store version."""
-    view = await queries.get_store(deps.uow(read_only=True), store_id)
+    view = await queries.get_store(ctx.deps.uow(read_only=True), store_id)
     return _json(OrderSettingsBody.of(view.state.orders), headers=_etag(view.state.version))
 
 
@@ -430,13 +450,14 @@ async def get_order_settings(store_id: StoreId, caller: Reader, deps: Deps) -> R
 async def put_order_settings(
     store_id: StoreId,
     body: OrderSettingsBody,
-    caller: SettingsWriter,
-    deps: Deps,
+    ctx: SettingsWriter,
     if_match: IfMatch = None,
 ) -> Response:
     """422 when a warehouse or cargo company does not exist."""
-    command = ChangeOrderSettings(caller, store_id, expected_version(if_match), body.to_domain())
-    view = await services.change_order_settings(command, deps.uow(), deps.env)
+    command = ChangeOrderSettings(
+        ctx.caller, store_id, expected_version(if_match), body.to_domain()
+    )
+    view = await services.change_order_settings(command, ctx.deps.uow(), ctx.deps.env)
     return _json(OrderSettingsBody.of(view.state.orders), headers=_etag(view.state.version))
 
 
@@ -453,10 +474,10 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
         operation_id=f"list_{name}_items",
     )
     async def list_items(
-        caller: Reader, deps: Deps, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+        ctx: Reader, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
     ) -> Response:
         page = await queries.list_references(
-            deps.uow(read_only=True), kind, limit=limit, cursor=cursor
+            ctx.deps.uow(read_only=True), kind, limit=limit, cursor=cursor
         )
         body = ReferencePage.model_construct(
             items=[ReferenceOut.of(i) for i in page.items], next_cursor=page.next_cursor
@@ -470,9 +491,11 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
         summary=f"Get a {label}",
         operation_id=f"get_{name}",
     )
-    async def get_item(item_id: ItemId, caller: Reader, deps: Deps) -> Response:
+    async def get_item(item_id: ItemId, ctx: Reader) -> Response:
         return _json(
-            ReferenceOut.of(await queries.get_reference(deps.uow(read_only=True), kind, item_id))
+            ReferenceOut.of(
+                await queries.get_reference(ctx.deps.uow(read_only=True), kind, item_id)
+            )
         )
 
     @router.put(
@@ -482,12 +505,10 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
         summary=f"Create or rename a {label}",
         operation_id=f"put_{name}",
     )
-    async def put_item(
-        item_id: ItemId, body: ReferenceBody, caller: ReferenceAdmin, deps: Deps
-    ) -> Response:
-        command = PutReference(caller, kind, item_id, body.name)
-        created = await services.put_reference(command, deps.uow(), deps.env)
-        item = await queries.get_reference(deps.uow(read_only=True), kind, item_id)
+    async def put_item(item_id: ItemId, body: ReferenceBody, ctx: ReferenceAdmin) -> Response:
+        command = PutReference(ctx.caller, kind, item_id, body.name)
+        created = await services.put_reference(command, ctx.deps.uow(), ctx.deps.env)
+        item = await queries.get_reference(ctx.deps.uow(read_only=True), kind, item_id)
         return _json(ReferenceOut.of(item), 201 if created else 200)
 
     @router.delete(
@@ -498,9 +519,9 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
         summary=f"Delete a {label} (409 while a store uses it)",
         operation_id=f"delete_{name}",
     )
-    async def delete_item(item_id: ItemId, caller: ReferenceAdmin, deps: Deps) -> Response:
+    async def delete_item(item_id: ItemId, ctx: ReferenceAdmin) -> Response:
         await services.delete_reference(
-            DeleteReference(caller, kind, item_id), deps.uow(), deps.env
+            DeleteReference(ctx.caller, kind, item_id), ctx.deps.uow(), ctx.deps.env
         )
         return Response(status_code=204)
 
@@ -519,16 +540,21 @@ def create_app(deps: ApiDependencies) -> FastAPI:
             '412 when stale). Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         lifespan=deps.lifespan,
-        dependencies=[Depends(reject_unknown_query)],
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.deps = deps
     install_error_handlers(app, STATUS_OF, domain_error=DomainError)
-    app.include_router(stores)
-    app.include_router(settings)
-    for kind, (path, label) in REFERENCE_PATHS.items():
-        app.include_router(_reference_router(kind, path, label))
+    # The routers' routes are added as they are (their paths carry the prefix, their
+    # dependencies the query check): an included router is re-resolved on every request
+    # (FastAPI walks every included router to see whether its routes changed), a measurable
+    # share of a GET.
+    routers = [stores, settings]
+    routers += [
+        _reference_router(kind, path, label) for kind, (path, label) in REFERENCE_PATHS.items()
+    ]
+    for router in routers:
+        app.router.routes.extend(router.routes)
     if deps.health is not None:
         app.router.routes.extend(deps.health.starlette_routes())
     app.add_middleware(RequestContextMiddleware, registry=deps.registry, prefix=deps.metric_prefix)

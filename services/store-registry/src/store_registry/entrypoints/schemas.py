@@ -60,6 +60,25 @@ class StorePatch(_Request):
         return self
 
 
+def _products(settings: ProductSettings) -> dict[str, Any]:
+    return {
+        "default_price_list_id": settings.default_price_list_id,
+        "default_category_id": settings.default_category_id,
+        "default_brand_id": settings.default_brand_id,
+        "product_update_enabled": settings.product_update_enabled,
+        "auto_update_type": settings.auto_update_type,
+    }
+
+
+def _orders(settings: OrderSettings) -> dict[str, Any]:
+    return {
+        "order_transfer_enabled": settings.order_transfer_enabled,
+        "default_warehouse_id": settings.default_warehouse_id,
+        "cargo_company_id": settings.cargo_company_id,
+        "stock_deduction_enabled": settings.stock_deduction_enabled,
+    }
+
+
 class ProductSettingsBody(_Request):
     """Store settings, Products tab."""
 
@@ -76,13 +95,7 @@ class ProductSettingsBody(_Request):
     @classmethod
     def of(cls, settings: ProductSettings) -> ProductSettingsBody:
         """From the domain value."""
-        return cls.model_construct(
-            default_price_list_id=settings.default_price_list_id,
-            default_category_id=settings.default_category_id,
-            default_brand_id=settings.default_brand_id,
-            product_update_enabled=settings.product_update_enabled,
-            auto_update_type=settings.auto_update_type,
-        )
+        return cls.model_validate(_products(settings))
 
 
 class OrderSettingsBody(_Request):
@@ -100,12 +113,7 @@ class OrderSettingsBody(_Request):
     @classmethod
     def of(cls, settings: OrderSettings) -> OrderSettingsBody:
         """From the domain value."""
-        return cls.model_construct(
-            order_transfer_enabled=settings.order_transfer_enabled,
-            default_warehouse_id=settings.default_warehouse_id,
-            cargo_company_id=settings.cargo_company_id,
-            stock_deduction_enabled=settings.stock_deduction_enabled,
-        )
+        return cls.model_validate(_orders(settings))
 
 
 class ApiStatusOut(_Response):
@@ -138,25 +146,29 @@ class StoreOut(_Response):
     def of(cls, view: StoreView) -> StoreOut:
         """From a store view."""
         s, a = view.state, view.api_status
-        return cls.model_construct(
-            id=s.id,
-            title=s.title,
-            platform=s.platform,
-            status=s.status,
-            test_mode=s.test_mode,
-            store_url=s.store_url,
-            products=ProductSettingsBody.of(s.products),
-            orders=OrderSettingsBody.of(s.orders),
-            api_status=ApiStatusOut.model_construct(
-                status=a.status,
-                reason_code=a.reason_code,
-                message=a.message,
-                checked_at=a.checked_at,
-                test_mode=a.test_mode,
-            ),
-            version=s.version,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
+        # One validation of plain values (in pydantic-core) builds the nested models several
+        # times faster than `model_construct` per level (pure Python), which matters in lists.
+        return cls.model_validate(
+            {
+                "id": s.id,
+                "title": s.title,
+                "platform": s.platform,
+                "status": s.status,
+                "test_mode": s.test_mode,
+                "store_url": s.store_url,
+                "products": _products(s.products),
+                "orders": _orders(s.orders),
+                "api_status": {
+                    "status": a.status,
+                    "reason_code": a.reason_code,
+                    "message": a.message,
+                    "checked_at": a.checked_at,
+                    "test_mode": a.test_mode,
+                },
+                "version": s.version,
+                "created_at": s.created_at,
+                "updated_at": s.updated_at,
+            }
         )
 
 
