@@ -4,7 +4,9 @@
 - consumers: `AckPolicy.NACK_ON_ERROR` at broker level (never `ACK_FIRST`, which is
   at-most-once), combined with the retry→DLQ middleware so that a poison message neither
   loops hot nor blocks its partition; `auto_offset_reset="earliest"` via `subscriber_options`;
-- middlewares, outermost first: Prometheus metrics, log context, retry→DLQ.
+- middlewares, outermost first: Prometheus metrics, log context, retry→DLQ;
+- `<prefix>_consumer_lag_messages` of every subscriber, read at scrape time
+  (`kervan_servicekit.consumer_lag`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry
 
+from kervan_servicekit.consumer_lag import ConsumerLagCollector
 from kervan_servicekit.dead_letter import RetryDeadLetterMiddleware, broker_dead_letter_publisher
 from kervan_servicekit.logging import bound_log_context
 from kervan_servicekit.metrics import ServiceMetrics, metric_prefix
@@ -104,4 +107,8 @@ def build_broker(
         ),
     )
     dead_letters.bind(broker_dead_letter_publisher(broker))
+    # Every service builds its broker here, so each of its consumers reports its lag.
+    registry.register(
+        ConsumerLagCollector(f"{metrics.prefix}_consumer_lag_messages", lambda: broker.subscribers)
+    )
     return broker

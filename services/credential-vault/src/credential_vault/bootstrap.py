@@ -26,6 +26,7 @@ from credential_vault.app.services import CredentialService
 from credential_vault.domain.model import StoreView
 from credential_vault.entrypoints.api import create_api
 from credential_vault.entrypoints.consumer import register_stores_consumer
+from credential_vault.entrypoints.metrics import ApiStatusGauge, refresh_forever
 from credential_vault.settings import CredentialVaultSettings
 from kervan_contracts.topics import TOPICS, dlq_topic
 from kervan_marketplaces import AdapterFactory, MarketplaceSettings
@@ -134,6 +135,8 @@ def build_app(
         ["platform", "outcome"],
         registry=registry,
     )
+    status_gauge = ApiStatusGauge(prefix)
+    registry.register(status_gauge)
     health = HealthEndpoints(registry, check_timeout=settings.readiness_check_timeout_seconds)
     factory = marketplaces or AdapterFactory(MarketplaceSettings())
     vault = settings.vault
@@ -153,6 +156,7 @@ def build_app(
         consent=AdapterConsent(factory),
         oauth_redirect_uri=settings.oauth_redirect_uri,
         oauth_state_ttl=timedelta(seconds=settings.oauth_state_ttl_seconds),
+        on_status=status_gauge.record,
     )
     broker = build_broker(
         service=settings.service_name,
@@ -197,6 +201,13 @@ def build_app(
         )
         recheck: asyncio.Task[None] | None = None
         async with lifecycle.lifespan():
+            # Before the first scrape: a restarted process reports the stored statuses.
+            status_gauge.replace(await service.list_statuses())
+            reload = asyncio.create_task(
+                refresh_forever(
+                    status_gauge, service.list_statuses, settings.status_metrics_interval_seconds
+                )
+            )
             if settings.recheck_interval_seconds > 0:
                 recheck = asyncio.create_task(
                     recheck_forever(
@@ -206,10 +217,11 @@ def build_app(
             try:
                 yield
             finally:
-                if recheck is not None:
-                    recheck.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await recheck
+                for task in (recheck, reload):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
 
     app = create_api(
         service,

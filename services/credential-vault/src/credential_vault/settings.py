@@ -62,6 +62,12 @@ class CredentialVaultSettings(ServiceSettings):
     recheck_jitter: float = Field(
         default=0.2, ge=0, le=1, description="Random spread of the re-check interval (fraction)."
     )
+    status_metrics_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the API status gauge is reloaded from PostgreSQL (keeps "
+        "replicas in agreement; a check made by this process shows at once).",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from credential_vault.bootstrap import build_app
 
 from kervan_contracts import topics
 from kervan_testkit import wait_until
@@ -138,3 +140,51 @@ async def test_health_and_metrics(service: Running) -> None:
     assert ready.status_code == 200, ready.text
     metrics = await service.client.get("/metrics")
     assert "kervan_credential_vault_build_info" in metrics.text
+
+
+def _status_series(text: str, store_id: str) -> dict[str, float]:
+    """`status -> value` of the store's `kervan_credential_vault_store_api_status` samples."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kervan_credential_vault_store_api_status{") and (
+            f'store_id="{store_id}"' in line
+        ):
+            status = line.split('status="', 1)[1].split('"', 1)[0]
+            found[status] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+async def test_status_gauge_shows_invalid_and_survives_a_restart(
+    service: Running,
+    sim: Sim,
+    snapshot: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    marketplaces: Any,
+) -> None:
+    store_id = unique_name("store")
+    creds = random_credentials("trendyol")
+    await sim.account("trendyol", creds)
+    await service.publish_store(snapshot(store_id, "trendyol", version=1))
+
+    async def projected() -> bool:
+        return await status_of(service, store_id) is not None
+
+    await wait_until(projected, what="the store projection")
+    url = f"/v1/stores/{store_id}/credentials"
+    wrong = {**creds, "api_key": "not-the-key"}
+    put = await service.client.put(
+        url, json={"platform": "trendyol", "fields": wrong}, headers=ADMIN
+    )
+    assert put.status_code == 200, put.text
+    check = await service.client.post(f"{url}/test", headers=ADMIN)
+    assert check.json()["status"] == "invalid"
+    metrics = (await service.client.get("/metrics")).text
+    assert _status_series(metrics, store_id) == {"valid": 0.0, "invalid": 1.0, "unknown": 0.0}
+
+    # A new process on the same database reports the stored status before checking anything.
+    restarted = build_app(service.settings, marketplaces=marketplaces, consume=False)
+    async with restarted.router.lifespan_context(restarted):
+        transport = httpx.ASGITransport(app=restarted)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cv2") as client:
+            text = (await client.get("/metrics")).text
+    assert _status_series(text, store_id) == {"valid": 0.0, "invalid": 1.0, "unknown": 0.0}

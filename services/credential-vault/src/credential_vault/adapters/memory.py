@@ -66,6 +66,10 @@ class MemoryTransaction:
     async def get_status(self, store_id: str) -> StatusRecord | None:
         return self.state.statuses.get(store_id)
 
+    async def list_statuses(self) -> list[StatusRecord]:
+        live = (s for sid, s in self.state.statuses.items() if not self.state.stores[sid].deleted)
+        return sorted(live, key=lambda status: status.store_id)
+
     async def save_status(self, status: StatusRecord) -> None:
         self.state.statuses[status.store_id] = status
         self.state.history.append(status)

@@ -18,6 +18,18 @@ from kervan_contracts.registry import make_envelope
 from kervan_servicekit import Inbox, Outbox
 
 
+def _status_record(row: asyncpg.Record) -> StatusRecord:
+    return StatusRecord(
+        store_id=row["store_id"],
+        platform=Platform(row["platform"]),
+        status=ApiStatus(row["status"]),
+        reason_code=row["reason_code"],
+        message=row["message"],
+        checked_at=row["checked_at"],
+        test_mode=row["test_mode"],
+    )
+
+
 class PostgresTransaction:
     """Repositories bound to one connection inside a transaction."""
 
@@ -101,17 +113,14 @@ class PostgresTransaction:
 
     async def get_status(self, store_id: str) -> StatusRecord | None:
         row = await self._conn.fetchrow("SELECT * FROM api_status WHERE store_id = $1", store_id)
-        if row is None:
-            return None
-        return StatusRecord(
-            store_id=row["store_id"],
-            platform=Platform(row["platform"]),
-            status=ApiStatus(row["status"]),
-            reason_code=row["reason_code"],
-            message=row["message"],
-            checked_at=row["checked_at"],
-            test_mode=row["test_mode"],
+        return None if row is None else _status_record(row)
+
+    async def list_statuses(self) -> list[StatusRecord]:
+        rows = await self._conn.fetch(
+            "SELECT a.* FROM api_status a JOIN stores s USING (store_id) "
+            "WHERE NOT s.deleted ORDER BY a.store_id"
         )
+        return [_status_record(row) for row in rows]
 
     async def save_status(self, status: StatusRecord) -> None:
         args = (

@@ -104,6 +104,10 @@ class Transaction(Protocol):
         """Latest API status."""
         ...
 
+    async def list_statuses(self) -> list[StatusRecord]:
+        """Latest API status of every live (not deleted) store, by store id."""
+        ...
+
     async def save_status(self, status: StatusRecord) -> None:
         """Upsert the latest status and append it to the check history."""
         ...

@@ -77,6 +77,8 @@ class CredentialService:
     oauth_redirect_uri: str = ""
     oauth_state_ttl: timedelta = timedelta(minutes=10)
     clock: Callable[[], datetime] = utc_now
+    on_status: Callable[[StatusRecord], None] | None = None
+    """Told of every status a check in this process committed (e.g. the metrics gauge)."""
     _state_key: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -235,6 +237,8 @@ class CredentialService:
             await tx.publish(
                 _status_event(record), correlation_id=correlation_id, causation_id=causation_id
             )
+        if self.on_status is not None:
+            self.on_status(record)
         logger.info(
             "credentials checked",
             extra={
@@ -264,6 +268,11 @@ class CredentialService:
                 continue
             checked += 1
         return checked
+
+    async def list_statuses(self) -> list[StatusRecord]:
+        """Latest API status of every live store (what the status gauge mirrors)."""
+        async with self.uow.transaction() as tx:
+            return await tx.list_statuses()
 
     async def get_status(self, store_id: str) -> StatusRecord:
         """Latest API status (unknown when never checked)."""
