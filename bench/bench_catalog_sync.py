@@ -344,6 +344,14 @@ async def seed_catalogue(
                 store.store_id,
                 now - timedelta(minutes=5),
             )
+            # The listing map counts as read already: (a) measures pushes, not the one-off
+            # read of a store's product list before its first push (app/listings.py).
+            await conn.execute(
+                "INSERT INTO listing_imports (store_id, imported_at, outcome) "
+                "VALUES ($1, $2, 'imported')",
+                store.store_id,
+                now,
+            )
             if store.platform == "ideasoft":
                 await conn.executemany(
                     "INSERT INTO listings (store_id, sku, platform_sku, product_id, source, "

@@ -17,7 +17,7 @@ from kervan_marketplaces.errors import (
     UnsupportedOperation,
 )
 from kervan_marketplaces.factory import AdapterFactory, capabilities_of
-from kervan_marketplaces.interface import MarketplaceAdapter
+from kervan_marketplaces.interface import ListingReader, MarketplaceAdapter
 from kervan_marketplaces.models import (
     AuthStyle,
     BatchHandle,
@@ -26,6 +26,7 @@ from kervan_marketplaces.models import (
     CredentialCheck,
     EndpointLimit,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -55,6 +56,8 @@ __all__ = [
     "IntegratorIdentity",
     "ItemOutcome",
     "LimiterRegistry",
+    "ListingReader",
+    "ListingRef",
     "MarketplaceAdapter",
     "MarketplaceError",
     "MarketplaceSettings",

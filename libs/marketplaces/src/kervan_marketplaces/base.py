@@ -28,6 +28,7 @@ from kervan_marketplaces.models import (
     Capabilities,
     CredentialCheck,
     EndpointLimit,
+    ListingRef,
     PriceStockItem,
     ProductInfoItem,
 )
@@ -216,6 +217,13 @@ class AdapterBase(ABC):
     @abstractmethod
     async def batch_result(self, handle: BatchHandle) -> BatchResult:
         """Per-item outcomes of a push."""
+
+    def list_listings(self) -> AsyncIterator[ListingRef]:
+        """Every listing of the store as the platform identifies it (SKU, barcode, ids), all
+        pages. Default: the platform has no product list to read."""
+        raise UnsupportedOperation(
+            "reading the product list is not supported", platform=self.PLATFORM.value
+        )
 
     def _bounds(
         self,

@@ -13,6 +13,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     CredentialCheck,
+    ListingRef,
     PriceStockItem,
     ProductInfoItem,
 )
@@ -63,4 +64,14 @@ class MarketplaceAdapter(Protocol):
 
     async def batch_result(self, handle: BatchHandle) -> BatchResult:
         """Per-item outcome of a push (final at once on synchronous platforms)."""
+        ...
+
+
+@runtime_checkable
+class ListingReader(Protocol):
+    """An adapter that can read the store's product list (every adapter built on
+    `AdapterBase`; platforms without a readable list raise `UnsupportedOperation`)."""
+
+    def list_listings(self) -> AsyncIterator[ListingRef]:
+        """Every listing of the store as the platform identifies it, all pages."""
         ...

@@ -70,6 +70,19 @@ class ProductInfoItem(_Value):
     )
 
 
+class ListingRef(_Value):
+    """How the platform identifies one of the store's listings (read from its product list)."""
+
+    sku: Sku = Field(description="The seller's own code on the platform (stock code, SKU).")
+    barcode: str | None = None
+    platform_sku: str | None = Field(
+        default=None,
+        description="The id the push endpoints take besides the SKU (Hepsiburada hbSku, "
+        "IdeaSoft product id), when there is one.",
+    )
+    product_id: str | None = Field(default=None, description="The platform's product id.")
+
+
 class OutcomeState(StrEnum):
     """Per-item result of a push."""
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from catalog_sync import __version__
+from catalog_sync.adapters.leases import PostgresLeases
 from catalog_sync.adapters.marketplace import CredentialsSource, FactoryAdapterProvider
 from catalog_sync.adapters.postgres import PostgresUnitOfWorkFactory
 from catalog_sync.adapters.telemetry import PrometheusTelemetry
@@ -156,12 +157,16 @@ async def _assemble(
     adapter_factory = factory or AdapterFactory(MarketplaceSettings())
     reader = None if credentials is not None else CredentialsReader(settings.vault)
     source = credentials or CredentialsSource(reader)
+    leases = PostgresLeases(
+        pool, settings.replica_id, timedelta(seconds=settings.lease_ttl_seconds)
+    )
     ctx = PushContext(
         uow=uow,
         adapters=FactoryAdapterProvider(adapter_factory, source),
         clock=utc_now,
         settings=settings.push_settings(),
         telemetry=telemetry,
+        ownership=leases,
     )
     broker = build_broker(
         service=settings.service_name,
@@ -206,4 +211,4 @@ async def _assemble(
     lifecycle = Lifecycle(
         health=health, broker=broker, relay=relay, pool=pool, closers=(close_clients,)
     )
-    return lifecycle, Runtime(ctx, PushLoop(ctx, settings.loop_settings()))
+    return lifecycle, Runtime(ctx, PushLoop(ctx, settings.loop_settings(), leases))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from datetime import timedelta
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from catalog_sync.app.pusher import PushSettings
 from catalog_sync.app.scheduler import LoopSettings
 from catalog_sync.domain.outcomes import RetryRule
 from kervan_servicekit import ServiceSettings
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class CatalogSyncSettings(ServiceSettings):
@@ -72,6 +80,30 @@ class CatalogSyncSettings(ServiceSettings):
         description="Pause of a store after 401/403 (lifted earlier by new credentials).",
     )
 
+    lease_ttl_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Lifetime of a store lease unless renewed (several replicas: each store "
+        "is pushed by the one replica holding its lease).",
+    )
+    lease_renew_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often leases are renewed and free stores claimed (ttl + this bounds "
+        "the takeover of a dead replica's stores; keep it well under ttl / 2).",
+    )
+    replica_id: str = Field(
+        default="",
+        description="Name of this replica in the lease table; empty: host-pid-random.",
+    )
+
+    @model_validator(mode="after")
+    def _name_the_replica(self) -> Self:
+        # Computed here rather than as a default factory, so the documented default is stable.
+        if not self.replica_id:
+            self.replica_id = _default_replica_id()
+        return self
+
     @property
     def ack_window(self) -> timedelta:
         """The acknowledgement window."""
@@ -96,5 +128,7 @@ class CatalogSyncSettings(ServiceSettings):
     def loop_settings(self) -> LoopSettings:
         """The push loop's view."""
         return LoopSettings(
-            tick_seconds=self.push_tick_seconds, max_concurrent_stores=self.max_concurrent_stores
+            tick_seconds=self.push_tick_seconds,
+            max_concurrent_stores=self.max_concurrent_stores,
+            lease_renew_seconds=self.lease_renew_interval_seconds,
         )

@@ -342,6 +342,19 @@ class ControlApi:
             return _error(404, "listing_not_found", "no such listing")
         return json_response(listing_view(listing))
 
+    async def list_listings(self, request: Request) -> Response:
+        """Every listing of the account (or those named by `?sku=`), with push history:
+        one call per account instead of one per listing (benchmarks read thousands)."""
+        account = self.find_account(request)
+        if isinstance(account, Response):
+            return account
+        account.settle(self.sim.clock.now())
+        wanted = request.query_params.getlist("sku")
+        skus = wanted or sorted(account.listings)
+        return json_response(
+            {sku: listing_view(account.listings[sku]) for sku in skus if sku in account.listings}
+        )
+
     async def put_listing(self, request: Request) -> Response:
         account = self.find_account(request)
         if isinstance(account, Response):
@@ -447,6 +460,7 @@ class ControlApi:
             Route(f"{acct}/orders/bulk", self.add_orders_bulk, methods=["POST"]),
             Route(f"{acct}/orders/{{order_number}}", self.get_order, methods=["GET"]),
             Route(f"{acct}/orders/{{order_number}}", self.patch_order, methods=["PATCH"]),
+            Route(f"{acct}/listings", self.list_listings, methods=["GET"]),
             Route(f"{acct}/listings/{{sku}}", self.get_listing, methods=["GET"]),
             Route(f"{acct}/listings/{{sku}}", self.put_listing, methods=["PUT"]),
             Route(f"{acct}/requests", self.get_requests, methods=["GET"]),

@@ -29,6 +29,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -55,6 +56,7 @@ PACKAGE_LISTS: tuple[tuple[str, str], ...] = (
     ("/undelivered", "Undelivered"),
 )
 """Package lists under /packages: (path suffix, the stage the list stands for)."""
+LISTING_PAGE = 100
 MAX_ITEMS = 4000
 DATE_FORMAT = "%Y-%m-%d %H:%M"
 _OMS = "OMS 1000 req/s, then 429 + X-RateLimit-* [D, changelog Kasim 2025]"
@@ -119,6 +121,26 @@ class HepsiburadaAdapter(AdapterBase):
             f"{self.urls['listing']}/listings/merchantid/{self._merchant}",
             params={"offset": 0, "limit": 1},
         )
+
+    async def list_listings(self) -> AsyncIterator[ListingRef]:
+        """The listings endpoint, offset pages: merchant SKU and hbSku (the push key)."""
+        url = f"{self.urls['listing']}/listings/merchantid/{self._merchant}"
+        offset = 0
+        while True:
+            body = await self._call(
+                "listings", "GET", url, params={"offset": offset, "limit": LISTING_PAGE}
+            )
+            rows = body.get("listings") or []
+            for row in rows:
+                if row.get("merchantSku"):
+                    hb_sku = row.get("hepsiburadaSku")
+                    yield ListingRef(
+                        sku=str(row["merchantSku"]),
+                        platform_sku=str(hb_sku) if hb_sku else None,
+                    )
+            offset += len(rows)
+            if not rows or offset >= int(body.get("totalCount") or 0):
+                return
 
     async def list_orders(
         self, since: datetime, until: datetime | None = None

@@ -29,6 +29,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -40,6 +41,7 @@ from kervan_marketplaces.platforms import _status
 from kervan_marketplaces.timeutil import parse_iso
 from kervan_marketplaces.transport import Endpoint, PlatformHttp, default_classifier
 
+PRODUCT_PAGE = 100
 PAGE_SIZE = 100
 _LIMIT = "not documented [U]; Kervan assumes 2 req/s per store"
 
@@ -204,6 +206,27 @@ class IdeaSoftAdapter(AdapterBase):
 
     async def _probe(self) -> None:
         await self._call("products", "GET", "/products", params={"limit": 1})
+
+    async def list_listings(self) -> AsyncIterator[ListingRef]:
+        """GET /products, pages of 100: SKU, barcode and the product id the updates take."""
+        page = 1
+        while True:
+            body = await self._call(
+                "products", "GET", "/products", params={"page": page, "limit": PRODUCT_PAGE}
+            )
+            rows = body if isinstance(body, list) else (body.get("data") or [])
+            for row in rows:
+                if row.get("sku") and row.get("id") is not None:
+                    barcode = row.get("barcode")
+                    yield ListingRef(
+                        sku=str(row["sku"]),
+                        barcode=str(barcode) if barcode else None,
+                        platform_sku=str(row["id"]),
+                        product_id=str(row["id"]),
+                    )
+            if len(rows) < PRODUCT_PAGE:
+                return
+            page += 1
 
     async def list_orders(
         self, since: datetime, until: datetime | None = None

@@ -29,6 +29,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -43,6 +44,7 @@ STATUSES = ("Created", "Picking", "Shipped", "Cancelled", "Delivered", "UnPacked
 PAGE_SIZE = 100
 WINDOW = timedelta(days=15)
 MAX_ITEMS = 1000
+PRODUCT_PAGE = 250  # product-query: size <= 250
 TASK_PAGE = 1000
 _ORDERS = "1000 req/min [D, magazadestek order page]"
 _TASKS = "not documented; Kervan assumes 1000 req/min like orders [U]"
@@ -120,6 +122,29 @@ class N11Adapter(AdapterBase):
 
     async def _probe(self) -> None:
         await self._call("product_query", "GET", "/ms/product-query", params={"page": 0, "size": 1})
+
+    async def list_listings(self) -> AsyncIterator[ListingRef]:
+        """product-query, every page (size 250): stock code, barcode, n11 product id."""
+        page = 0
+        while True:
+            body = await self._call(
+                "product_query",
+                "GET",
+                "/ms/product-query",
+                params={"page": page, "size": PRODUCT_PAGE},
+            )
+            for row in body.get("content") or []:
+                if row.get("stockCode"):
+                    product_id = row.get("n11ProductId")
+                    barcode = row.get("barcode")
+                    yield ListingRef(
+                        sku=str(row["stockCode"]),
+                        barcode=str(barcode) if barcode else None,
+                        product_id=str(product_id) if product_id is not None else None,
+                    )
+            page += 1
+            if body.get("last", True) or page >= int(body.get("totalPages") or 0):
+                return
 
     async def list_orders(
         self, since: datetime, until: datetime | None = None

@@ -29,6 +29,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -40,6 +41,7 @@ from kervan_marketplaces.timeutil import epoch_ms, from_epoch_ms, from_shifted_e
 from kervan_marketplaces.transport import Endpoint
 
 PAGE_SIZE = 200
+PRODUCT_PAGE = 200  # filterProducts page size (the order lists' documented maximum)
 RECORD_CAP = 10_000  # reachable packages per filter (announced cap)
 WINDOW = timedelta(days=14)
 HISTORY = timedelta(days=90)
@@ -116,6 +118,23 @@ class TrendyolAdapter(AdapterBase):
             f"/integration/product/sellers/{self._seller}/products",
             {"page": 0, "size": 1},
         )
+
+    async def list_listings(self) -> AsyncIterator[ListingRef]:
+        """filterProducts, every page: stock code, barcode and Trendyol's product id."""
+        path = f"/integration/product/sellers/{self._seller}/products"
+        page = 0
+        while True:
+            body = await self._get("products", path, {"page": page, "size": PRODUCT_PAGE})
+            for row in body.get("content") or []:
+                if row.get("stockCode"):
+                    yield ListingRef(
+                        sku=str(row["stockCode"]),
+                        barcode=_text_or_none(row.get("barcode")),
+                        product_id=_text_or_none(row.get("id")),
+                    )
+            page += 1
+            if page >= int(body.get("totalPages") or 0):
+                return
 
     async def list_orders(
         self, since: datetime, until: datetime | None = None
@@ -382,3 +401,7 @@ def _reason_text(reason: object) -> str:
 def _is_duplicate(exc: RequestRejected) -> bool:
     text = f"{exc.code} {exc.detail or ''}".lower()
     return "15" in text or "duplicate" in text or "same request" in text or "tekrar" in text
+
+
+def _text_or_none(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -27,6 +27,7 @@ from kervan_marketplaces.models import (
     BatchResult,
     Capabilities,
     ItemOutcome,
+    ListingRef,
     OrderWindow,
     OutcomeState,
     PriceStockItem,
@@ -201,6 +202,26 @@ class TSoftAdapter(AdapterBase):
 
     async def _probe(self) -> None:
         await self._call("products", "/product/get", {"start": "0", "limit": "1"})
+
+    async def list_listings(self) -> AsyncIterator[ListingRef]:
+        """product/get, start/limit pages: product code, barcode, T-Soft product id."""
+        start = 0
+        while True:
+            data = await self._call(
+                "products", "/product/get", {"start": str(start), "limit": str(PAGE_SIZE)}
+            )
+            rows = data if isinstance(data, list) else []
+            for row in rows:
+                if row.get("ProductCode"):
+                    barcode, product_id = row.get("Barcode"), row.get("ProductId")
+                    yield ListingRef(
+                        sku=str(row["ProductCode"]),
+                        barcode=str(barcode) if barcode else None,
+                        product_id=str(product_id) if product_id is not None else None,
+                    )
+            start += len(rows)
+            if len(rows) < PAGE_SIZE:
+                return
 
     async def list_orders(
         self, since: datetime, until: datetime | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -114,8 +114,15 @@ class PostgresUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._conn = await self._pool.acquire()
-        self._tx = self._conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            # Cancelled (or failed) before `__aexit__` can run: give the connection back
+            # here, or the pool never closes.
+            await self._pool.release(self._conn)
+            self._conn = self._tx = None
+            raise
         return self
 
     async def __aexit__(
@@ -479,6 +486,70 @@ class PostgresUnitOfWork:
             at,
         )
 
+    async def save_platform_listings(
+        self, store_id: str, listings: Sequence[tuple[str, ListingIdentity]], at: datetime
+    ) -> list[str]:
+        """See UnitOfWork."""
+        if not listings:
+            return []
+        rows = await self.conn.fetch(
+            """
+            INSERT INTO listings AS l (store_id, sku, barcode, platform_sku, product_id, source,
+                                       updated_at)
+            SELECT $1, x.sku, x.barcode, x.platform_sku, x.product_id, 'platform', $7
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                AS x(sku, barcode, platform_sku, product_id)
+            ON CONFLICT (store_id, sku) DO UPDATE SET barcode = EXCLUDED.barcode,
+                platform_sku = EXCLUDED.platform_sku, product_id = EXCLUDED.product_id,
+                source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
+            WHERE l.source <> $6
+              AND (l.barcode, l.platform_sku, l.product_id)
+                  IS DISTINCT FROM (EXCLUDED.barcode, EXCLUDED.platform_sku, EXCLUDED.product_id)
+            RETURNING l.sku
+            """,
+            store_id,
+            [sku for sku, _ in listings],
+            [i.barcode for _, i in listings],
+            [i.platform_sku for _, i in listings],
+            [i.product_id for _, i in listings],
+            "api",
+            at,
+        )
+        changed = [r["sku"] for r in rows]
+        known = await self.conn.fetch(
+            "SELECT sku FROM products WHERE sku = ANY($1::text[])", changed
+        )
+        skus = [r["sku"] for r in known]
+        await self.mark_dirty(store_id, skus, at)
+        return skus
+
+    async def listing_import_due(self, store_id: str, now: datetime, retry: timedelta) -> bool:
+        """See UnitOfWork."""
+        row = await self.conn.fetchrow(
+            "SELECT imported_at, outcome FROM listing_imports WHERE store_id = $1", store_id
+        )
+        if row is None:
+            return True
+        return bool(row["outcome"] == "failed" and row["imported_at"] <= now - retry)
+
+    async def save_listing_import(
+        self, store_id: str, at: datetime, outcome: str, listings: int, reason: str | None
+    ) -> None:
+        """See UnitOfWork."""
+        await self.conn.execute(
+            """
+            INSERT INTO listing_imports (store_id, imported_at, outcome, listings, reason)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (store_id) DO UPDATE SET imported_at = EXCLUDED.imported_at,
+                outcome = EXCLUDED.outcome, listings = EXCLUDED.listings, reason = EXCLUDED.reason
+            """,
+            store_id,
+            at,
+            outcome,
+            listings,
+            reason,
+        )
+
     # --- dirty queue ----------------------------------------------------------------------
 
     _MARK = """
@@ -810,15 +881,32 @@ class PostgresUnitOfWork:
             return None
         return (await self._with_items([row]))[0]
 
-    async def due_batches(self, now: datetime, limit: int) -> list[Batch]:
-        """Open batches whose next look is due."""
+    async def due_batches(
+        self, now: datetime, limit: int, store_ids: Collection[str] | None = None
+    ) -> list[Batch]:
+        """Open batches whose next look is due (of `store_ids` only, when given)."""
         rows = await self.conn.fetch(
             "SELECT * FROM push_batches WHERE status <> 'completed' AND next_check_at <= $1 "
+            "AND ($3::text[] IS NULL OR store_id = ANY($3::text[])) "
             "ORDER BY next_check_at LIMIT $2",
             now,
             limit,
+            None if store_ids is None else list(store_ids),
         )
         return await self._with_items(rows)
+
+    async def holds_lease(self, store_id: str, replica_id: str) -> bool:
+        """See UnitOfWork. No row lock: a share lock would make this replica's own renewals
+        wait behind its pushes (and go stale under load). Another replica can claim the lease
+        only after `expires_at`, and the pusher checks `may_send` (at least half the TTL
+        left) just before, so the lease outlives this transaction unless it runs that long."""
+        held = await self.conn.fetchval(
+            "SELECT true FROM store_leases "
+            "WHERE store_id = $1 AND owner = $2 AND expires_at > now()",
+            store_id,
+            replica_id,
+        )
+        return bool(held)
 
     async def recent_batches(self, store_id: str, limit: int) -> list[BatchSummary]:
         """A store's latest batches with their outcome counts."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -143,6 +143,21 @@ class UnitOfWork(Protocol):
         self, store_id: str, sku: str, identity: ListingIdentity, source: str, at: datetime
     ) -> None: ...
 
+    async def save_platform_listings(
+        self, store_id: str, listings: Sequence[tuple[str, ListingIdentity]], at: datetime
+    ) -> list[str]:
+        """Upsert identities read from the platform; a row set through the API is kept.
+        Returns the SKUs of the catalogue whose identity changed (they are queued)."""
+
+    async def listing_import_due(self, store_id: str, now: datetime, retry: timedelta) -> bool:
+        """True when the store's listings were never read, or the last read failed more than
+        `retry` ago."""
+
+    async def save_listing_import(
+        self, store_id: str, at: datetime, outcome: str, listings: int, reason: str | None
+    ) -> None:
+        """Record a read of the store's product list."""
+
     # dirty queue
     async def mark_dirty_for_product(self, sku: str, now: datetime) -> int: ...
     async def mark_dirty_for_price(self, sku: str, price_list_id: str, now: datetime) -> int: ...
@@ -181,11 +196,29 @@ class UnitOfWork(Protocol):
         self, batch_id: str, results: Sequence[ItemResult], at: datetime, error: str | None
     ) -> None: ...
     async def batch(self, batch_id: str) -> Batch | None: ...
-    async def due_batches(self, now: datetime, limit: int) -> list[Batch]: ...
+    async def due_batches(
+        self, now: datetime, limit: int, store_ids: Collection[str] | None = None
+    ) -> list[Batch]:
+        """Open batches whose next look is due (of `store_ids` only, when given)."""
+
+    async def holds_lease(self, store_id: str, replica_id: str) -> bool:
+        """True when `replica_id` holds a live lease on the store (by the database clock)."""
+
     async def recent_batches(self, store_id: str, limit: int) -> list[BatchSummary]: ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class StoreOwnership(Protocol):
+    """Which stores this replica may push (leases; see adapters/leases.py)."""
+
+    @property
+    def replica_id(self) -> str:
+        """This replica's name in the lease table."""
+
+    def may_send(self, store_id: str) -> bool:
+        """True while this replica's lease on the store is safely alive by its own clock."""
 
 
 class AdapterProvider(Protocol):

@@ -10,11 +10,12 @@ and permanent failures stay recorded with the platform's reason. Each settled ba
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from catalog_sync.app.listings import import_if_due
 from catalog_sync.app.ports import (
     AdapterProvider,
     Batch,
@@ -24,6 +25,7 @@ from catalog_sync.app.ports import (
     MissingCredentialsError,
     NoTelemetry,
     PushTelemetry,
+    StoreOwnership,
     StoreSyncState,
     UnitOfWorkFactory,
 )
@@ -86,6 +88,10 @@ class PushContext:
     clock: Clock
     settings: PushSettings = field(default_factory=PushSettings)
     telemetry: PushTelemetry = field(default_factory=NoTelemetry)
+    ownership: StoreOwnership | None = None
+    """Leases of this replica; None: this process pushes every store (tools, tests)."""
+    listings_read: set[str] = field(default_factory=set)
+    """Stores whose product list is known to be read: no database look per round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +139,18 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
     except MissingCredentialsError:
         await _pause(ctx, store_id, now + ctx.settings.auth_pause, "missing_credentials")
         return PushRound(store_id, skipped_reason="missing_credentials")
+    # Before the store's first push: what the platform already lists, and under which ids.
+    await import_if_due(store, adapter, ctx)
     async with ctx.uow() as uow:
+        # Fencing: the batches are written only while this replica holds the store's lease,
+        # checked (and the lease row locked) in the same transaction, and while the lease is
+        # fresh enough to send them. A replica that lost it writes nothing and leaves the
+        # queue to the new owner (or to itself after its next renewal).
+        if ctx.ownership is not None:
+            if not ctx.ownership.may_send(store_id):
+                return PushRound(store_id, skipped_reason="lease_stale")
+            if not await uow.holds_lease(store_id, ctx.ownership.replica_id):
+                return PushRound(store_id, skipped_reason="lease_lost")
         skus = await uow.due_dirty(store_id, now, take_size(adapter, ctx.settings))
         if not skus:
             return PushRound(store_id)
@@ -165,6 +182,12 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
         await uow.commit()
     payloads = _payloads(plans)
     for batch in batches:
+        if ctx.ownership is not None and not ctx.ownership.may_send(store_id):
+            # The lease went stale while the batches were written (rare: checked just before):
+            # the batches left stay `submitting` and are re-queued by the store's owner after
+            # `submit_recovery` (`follow_batches`).
+            logger.warning("lease not fresh, batches left unsent", store_id=store_id)
+            break
         await _send(batch, adapter, payloads, ctx)
     return PushRound(store_id, len(plans), tuple(b.batch_id for b in batches))
 
@@ -334,11 +357,14 @@ async def _settle_all(batch: Batch, ctx: PushContext, code: str, message: str | 
     await settle_batch(batch, results, ctx, error=code)
 
 
-async def follow_batches(ctx: PushContext, limit: int = 50) -> int:
-    """Ask the platforms for the results of due batches; returns how many were looked at."""
+async def follow_batches(
+    ctx: PushContext, limit: int = 50, store_ids: Collection[str] | None = None
+) -> int:
+    """Ask the platforms for the results of due batches (of `store_ids` only, when given:
+    the stores this replica holds); returns how many were looked at."""
     now = ctx.clock()
     async with ctx.uow() as uow:
-        due = await uow.due_batches(now, limit)
+        due = await uow.due_batches(now, limit, store_ids)
     for batch in due:
         if batch.status == "submitting":
             # Created, but the process died before the platform answered: send again.

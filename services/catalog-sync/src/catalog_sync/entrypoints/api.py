@@ -1,4 +1,4 @@
-"""HTTP API (port 8084): explain, preview, sync health, listing map."""
+"""HTTP API (port 8084): explain, preview, sync health, listing map (set or read)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from catalog_sync.app import queries
+from catalog_sync.app.listings import import_listings
+from catalog_sync.app.ports import MissingCredentialsError
 from catalog_sync.app.pusher import PushContext
 from catalog_sync.domain.catalog import ListingIdentity
 from kervan_contracts.identifiers import Identifier, Sku
@@ -42,7 +44,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unknown_store(_request: Request, exc: Exception) -> JSONResponse:
         return _error(404, queries.UnknownStoreError.code, f"no store {exc}")
 
+    async def no_credentials(_request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, "missing_credentials", "the store has no credentials to read with")
+
     app.add_exception_handler(queries.UnknownStoreError, unknown_store)
+    app.add_exception_handler(MissingCredentialsError, no_credentials)
 
 
 def build_router(ctx: Callable[[], PushContext], wake: Callable[[], None]) -> APIRouter:
@@ -81,5 +87,26 @@ def build_router(ctx: Callable[[], PushContext], wake: Callable[[], None]) -> AP
             await uow.commit()
         wake()
         return {"store_id": store_id, "sku": sku, **body.model_dump()}
+
+    @router.post("/stores/{store_id}/listings/import")
+    async def import_store_listings(store_id: Identifier) -> dict[str, Any]:
+        """Read the store's product list from the platform now and fill the listing map
+        (values set through the API are kept); SKUs whose identity changed are queued."""
+        current = ctx()
+        async with current.uow() as uow:
+            store = await uow.store(store_id)
+        if store is None:
+            raise queries.UnknownStoreError(store_id)
+        adapter = await current.adapters.adapter_for(store)
+        result = await import_listings(store, adapter, current)
+        if result.changed:
+            wake()
+        return {
+            "store_id": store_id,
+            "outcome": result.outcome,
+            "listings": result.listings,
+            "changed": result.changed,
+            "reason": result.reason,
+        }
 
     return router
