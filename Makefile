@@ -9,9 +9,10 @@ UV = $(error scripts/ensure-tools.sh failed: run `bash scripts/ensure-tools.sh` 
 endif
 RUN := $(UV) run --all-packages --locked
 PYTEST_ARGS ?=
+SERVICES ?=
 DEVSTACK := $(RUN) python -m kervan_devstack
 
-.PHONY: help sync up down status test test-unit bench lint typecheck fmt contracts check chaos
+.PHONY: help sync up down status test test-unit bench lint typecheck fmt contracts check chaos images
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +54,9 @@ fmt: sync ## Format and autofix
 typecheck: sync ## mypy --strict over every package (one run per member: each has its own tests package)
 	@set -e; for member in libs/* services/* bench $(if $(wildcard tests/e2e/*.py),tests/e2e) $(if $(wildcard tests/deploy/*.py),tests/deploy deploy/k8s/generate.py); do \
 	  echo "mypy $$member"; $(RUN) mypy $$member; done
+
+images: sync ## Build the service images (docker|podman|buildah; BASE_IMAGES=local without a container registry)
+	bash deploy/build-images.sh $(SERVICES)
 
 contracts: sync ## Regenerate the committed JSON Schemas of the events
 	$(RUN) python -m kervan_contracts.export

@@ -65,7 +65,9 @@ def test_dashboard_covers_store_health_and_service_signals() -> None:
         "kervan_catalog_sync_items_pushed_total",  # push outcomes and last push
         "kervan_order_ingest_orders_ingested_total",  # orders per minute
         "kervan_catalog_sync_rate_limited_total",  # 429s
-        "kafka_consumergroup_lag",  # consumer lag
+        "kervan_credential_vault_store_api_status",  # API status per store
+        "_consumer_lag_messages",  # consumer lag (the services' own gauge)
+        "kafka_consumergroup_lag",  # consumer lag (kafka-exporter's broker view)
         "_outbox_lag_seconds",  # outbox lag
         "_dead_lettered_messages_total",  # DLQ
         "_received_processed_messages_total",  # RED: rate

@@ -1,7 +1,7 @@
 """A real scrape: Debian's Prometheus on loopback scrapes marketplace-sim and loads our rules.
 
-Scope: the simulator only (it needs no Kafka/PostgreSQL/Vault, so this stays fast). The four
-services' pages are linted in test_metrics.py; scraping them needs the whole local system.
+Scope: the simulator only (it needs no Kafka/PostgreSQL/Vault, so this stays fast and runs
+without servers). The real scrape of the whole local system is tests/e2e/test_prometheus_scrape.py.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+
+from kervan_testkit import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules.yml"
@@ -30,22 +31,22 @@ def _free_port() -> int:
         return port
 
 
-def _poll(check: Callable[[], Any], what: str, process: subprocess.Popen[bytes]) -> Any:
+async def _poll(check: Callable[[], Any], what: str, process: subprocess.Popen[bytes]) -> Any:
     """Call `check` until it returns something truthy, failing at the deadline or on exit."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
+    found: list[Any] = []
+
+    async def holds() -> bool:
         if process.poll() is not None:
             pytest.fail(f"{what}: process exited with {process.returncode}")
         try:
             result = check()
-        except httpx.HTTPError as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        time.sleep(0.2)  # polling interval of a condition with a deadline, not a synchronisation
-    pytest.fail(f"{what}: not reached within {DEADLINE_SECONDS} s ({last_error})")
+        except httpx.HTTPError:
+            return False
+        found[:] = [result]
+        return bool(result)
+
+    await wait_until(holds, timeout=DEADLINE_SECONDS, what=what)
+    return found[0]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -58,7 +59,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def simulator() -> Iterator[str]:
+async def simulator() -> AsyncIterator[str]:
     """marketplace-sim with its demo data on a free loopback port; yields its base URL."""
     port = _free_port()
     process = subprocess.Popen(
@@ -68,13 +69,13 @@ def simulator() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _poll(lambda: httpx.get(f"{url}/healthz").status_code == 200, "simulator", process)
+        await _poll(lambda: httpx.get(f"{url}/healthz").status_code == 200, "simulator", process)
         yield url
     finally:
         _stop(process)
 
 
-def test_prometheus_scrapes_the_simulator_and_loads_the_rules(
+async def test_prometheus_scrapes_the_simulator_and_loads_the_rules(
     simulator: str, find_tool: Callable[[str], str], tmp_path: Path
 ) -> None:
     # A request the simulator answers 403 (no credentials) is counted like any other.
@@ -110,9 +111,9 @@ def test_prometheus_scrapes_the_simulator_and_loads_the_rules(
         return result
 
     try:
-        up = _poll(lambda: query('up{job="marketplace-sim"} == 1'), "target up", process)
+        up = await _poll(lambda: query('up{job="marketplace-sim"} == 1'), "target up", process)
         assert up[0]["metric"]["job"] == "marketplace-sim"
-        series = _poll(
+        series = await _poll(
             lambda: query(
                 'kervan_marketplace_sim_requests_total{platform="trendyol",status="403"}'
             ),
@@ -128,7 +129,7 @@ def test_prometheus_scrapes_the_simulator_and_loads_the_rules(
             # "unknown" until the first evaluation; "err" would mean a broken expression.
             return alerts if all(rule["health"] == "ok" for rule in alerts) else []
 
-        alerts = _poll(evaluated_alerts, "rules evaluated", process)
+        alerts = await _poll(evaluated_alerts, "rules evaluated", process)
         assert len(alerts) == 7
     finally:
         _stop(process)

@@ -1,21 +1,14 @@
 """`make up` end to end: the whole local system with the simulator and its demo data.
 
-Runs `kervan-devstack up` exactly as `make up` does, but with free ports and a state dir of its
-own (so it neither clashes with nor reuses a developer's running stack), then checks what a user
-of the demo sees: the API status column and the stock deductions of the demo orders.
+The system is the session's `system` fixture (conftest.py: `kervan-devstack up` exactly as
+`make up` runs it, on free ports and a state dir of its own); these tests check what a user of
+the demo sees: the API status column and the stock deductions of the demo orders.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import shlex
-import shutil
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,46 +16,17 @@ import httpx
 import jsonschema
 import pytest
 
+from kervan_testkit import wait_until
 from kervan_testkit.events import read_topic
 
-pytestmark = pytest.mark.e2e
+# The first test to run also pays for starting the shared system (conftest.py), and pytest-timeout
+# counts fixture setup: allow for that on a loaded 2-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_PLATFORMS = {"trendyol", "hepsiburada", "n11", "amazon_tr", "ideasoft", "tsoft"}
 #: marketplace-sim's demo seed: three orders of one line each per platform account.
 DEMO_ORDERS_PER_STORE = 3
-
-
-def _devstack(*args: str, state_dir: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kervan_devstack", *args, "--state-dir", str(state_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[dict[str, str]]:
-    """The whole system up on free ports; yields the exported variables."""
-    # Under the repo, not /tmp: PostgreSQL runs as an unprivileged user that must reach it.
-    state_dir = REPO / ".devstack" / f"e2e-{uuid.uuid4().hex[:8]}"
-    try:
-        up = _devstack("up", "--ports", "auto", state_dir=state_dir, timeout=600)
-        if up.returncode != 0:
-            pytest.fail(f"kervan-devstack up failed: {up.stderr.strip()[-2000:]}")
-        exports: dict[str, str] = {}
-        for line in up.stdout.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            exports[name] = shlex.split(value)[0]
-        exports["_demo_log"] = up.stderr
-        yield exports
-    finally:
-        down = _devstack("down", state_dir=state_dir, timeout=120)
-        assert down.returncode == 0, down.stderr
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _get(url: str, token: str, **params: Any) -> Any:
@@ -88,18 +52,24 @@ def test_every_endpoint_is_exported(system: dict[str, str]) -> None:
         assert httpx.get(system[url_name] + "/healthz").status_code in (200, 204)
 
 
-def test_the_store_table_shows_valid_demo_stores_and_one_invalid(system: dict[str, str]) -> None:
+async def test_the_store_table_shows_valid_demo_stores_and_one_invalid(
+    system: dict[str, str],
+) -> None:
     token = system["KERVAN_ADMIN_TOKEN"]
     url = system["KERVAN_STORE_REGISTRY_URL"] + "/v1/stores"
-    # The column is fed by kervan.api-status.v1: poll until every store has a status.
-    deadline = time.monotonic() + 60
-    while True:
-        stores = _get(url, token, limit=100)["items"]
-        statuses = {s["title"]: s["api_status"] for s in stores}
-        settled = all(st and st["status"] != "unknown" for st in statuses.values())
-        if settled or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    stores: list[dict[str, Any]] = []
+    statuses: dict[str, Any] = {}
+
+    async def settled() -> bool:
+        stores[:] = _get(url, token, limit=100)["items"]
+        statuses.clear()
+        statuses.update({s["title"]: s["api_status"] for s in stores})
+        return all(st and st["status"] != "unknown" for st in statuses.values())
+
+    # The column is fed by kervan.api-status.v1: poll until every store has a status. On a
+    # timeout the assertions below say which store is missing what.
+    with contextlib.suppress(AssertionError):
+        await wait_until(settled, timeout=60, what="an API status for every store")
     demo = {s["platform"] for s in stores if s["title"] == f"Demo {s['platform']}"}
     assert demo == DEMO_PLATFORMS
     for store in stores:
@@ -112,25 +82,29 @@ def test_the_store_table_shows_valid_demo_stores_and_one_invalid(system: dict[st
             assert store["test_mode"] is True
 
 
-def test_demo_orders_deduct_stock_once_per_line(system: dict[str, str]) -> None:
+async def test_demo_orders_deduct_stock_once_per_line(system: dict[str, str]) -> None:
     token = system["KERVAN_ADMIN_TOKEN"]
     stores = _get(system["KERVAN_STORE_REGISTRY_URL"] + "/v1/stores", token, limit=100)["items"]
     polled = [s for s in stores if s["title"] == f"Demo {s['platform']}"]
     expected = DEMO_ORDERS_PER_STORE * len(polled)
-    deadline = time.monotonic() + 150  # Amazon's getOrders allows one call a minute
-    while True:
+    ingested = 0
+
+    async def all_ingested() -> bool:
+        nonlocal ingested
         ingested = sum(
             _get(f"{system['KERVAN_ORDER_INGEST_URL']}/v1/stores/{s['id']}/ingest", token)[
                 "orders_ingested"
             ]
             for s in polled
         )
-        if ingested >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+        return ingested >= expected
+
+    # Amazon's getOrders allows one call a minute; on a timeout the assertion shows the count.
+    with contextlib.suppress(AssertionError):
+        await wait_until(all_ingested, timeout=150, what="every demo order ingested")
     assert ingested == expected
 
-    records = asyncio.run(read_topic(system["KERVAN_KAFKA_BOOTSTRAP"], "kervan.stock-movements.v1"))
+    records = await read_topic(system["KERVAN_KAFKA_BOOTSTRAP"], "kervan.stock-movements.v1")
     movements = [r.value for r in records if r.value is not None]
     schema = json.loads(
         (REPO / "libs/contracts/schemas/inventory.stock.deducted.v1.json").read_text()
