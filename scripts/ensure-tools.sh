@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make` needs beyond Python and Java, using only the package registries:
-# uv from PyPI, and Debian packages (kcat, prometheus for promtool; PostgreSQL is handled by kervan_devstack itself).
+# uv from PyPI, and Debian packages (kcat, prometheus for promtool, wrk for benchmarks; PostgreSQL is handled by kervan_devstack itself).
 # Prints the path of the uv binary on its last line.
 set -euo pipefail
 
@@ -30,6 +30,8 @@ want_debs=()
 command -v kcat >/dev/null 2>&1 || want_debs+=(kcat)
 # promtool (rule, metric and dashboard checks in tests/deploy) ships in Debian's prometheus.
 command -v promtool >/dev/null 2>&1 || want_debs+=(prometheus)
+# wrk drives the HTTP benchmarks (make bench) from a second process.
+command -v wrk >/dev/null 2>&1 || want_debs+=(wrk)
 if [ ${#want_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ "${KERVAN_DEVSTACK_APT:-1}" != "0" ]; then
     log "installing Debian packages: ${want_debs[*]}"

@@ -142,6 +142,30 @@ async def test_orders_happy_path_and_status(
 
 
 @pytest.mark.parametrize("platform", list(CASES))
+async def test_window_starting_mid_second_keeps_an_order_from_that_second(
+    platform: str, factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount
+) -> None:
+    """The previous poll ended at .500 of a second; the order came at .700 of that second. A
+    platform that reports times to the whole second (IdeaSoft) makes it look older than the next
+    window's start: the window must start on the second so the order is not skipped."""
+    adapter, account = await _store(platform, factory, sim, new_account)
+    created = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=700_000)
+    response = await sim.post(
+        f"/_sim/accounts/{account}/orders",
+        json={
+            "order_number": "MID-SECOND",
+            "status": "NEW",
+            "created_at": created.isoformat(),
+            "lines": [{"sku": "SKU-M", "quantity": 1, "unit_price": "10.00", "barcode": "BC-M"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    since = created.replace(microsecond=500_000)
+    numbers = {o.order_number async for o in adapter.list_orders(since)}
+    assert "MID-SECOND" in numbers
+
+
+@pytest.mark.parametrize("platform", list(CASES))
 async def test_price_stock_outcomes_per_item(
     platform: str, factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount
 ) -> None:

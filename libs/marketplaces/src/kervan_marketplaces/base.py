@@ -244,7 +244,11 @@ class AdapterBase(ABC):
                 extra={"platform": self.PLATFORM.value, "store_id": self.store.store_id},
             )
             since = now - max_history
-        return since, until
+        # Platforms report order times to the whole second (IdeaSoft's createdAt, for one). A
+        # window that starts mid-second would drop an order created later in that same second,
+        # after the previous window ended: it reads as older than `since`. Starting on the second
+        # re-reads at most one second of orders, which the callers' upserts absorb.
+        return since.replace(microsecond=0), until
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
