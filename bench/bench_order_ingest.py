@@ -43,17 +43,14 @@ import json
 import logging
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -63,6 +60,7 @@ from order_ingest.bootstrap import build_app
 from order_ingest.settings import OrderIngestSettings
 from pydantic import SecretStr
 
+from benchkit import free_port, infrastructure, percentile, scratch_database
 from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.event import EventPayload
@@ -94,57 +92,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEDUCTED = "inventory.stock.deducted"
 BATCH = 100
 POOL = 10
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """q-th percentile (0..100) by nearest rank."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    """(kafka bootstrap, superuser postgres DSN)."""
-    kafka, dsn = os.environ.get("KERVAN_KAFKA_BOOTSTRAP"), os.environ.get("KERVAN_POSTGRES_DSN")
-    if kafka and dsn:
-        yield kafka, dsn
-        return
-    from kervan_devstack import Devstack  # noqa: PLC0415  (only when no endpoints are given)
-
-    # Under the repository's .devstack/ (PostgreSQL runs as its own user and must reach it).
-    state_dir = ROOT / ".devstack" / f"bench-order-ingest-{secrets.token_hex(4)}"
-    state_dir.mkdir(parents=True)
-    state_dir.chmod(0o755)
-    stack = Devstack(state_dir, ports="auto")
-    try:
-        endpoints = stack.up(["kafka", "postgres"])
-        yield endpoints.kafka_bootstrap, endpoints.postgres_dsn
-    finally:
-        stack.down(["kafka", "postgres"])
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def bench_database(admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh database, dropped afterwards."""
-    name = f"bench_oi_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield urlsplit(admin_dsn)._replace(path=f"/{name}").geturl()
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 @contextlib.asynccontextmanager
@@ -510,8 +457,8 @@ async def run(args: argparse.Namespace) -> int:
     """Both phases and the baseline; prints the figures."""
     configure_logging("order-ingest", "WARNING")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # broker start-up chatter
-    with infrastructure() as (bootstrap, admin_dsn):
-        async with bench_database(admin_dsn) as dsn, simulator() as sim_url:
+    with infrastructure("order-ingest") as (bootstrap, admin_dsn):
+        async with scratch_database(admin_dsn, "bench_oi") as dsn, simulator() as sim_url:
             await ensure_topics(
                 bootstrap,
                 [topics.TOPICS[t] for t in (topics.ORDERS, topics.STOCK_MOVEMENTS, topics.STORES)],

@@ -45,11 +45,9 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +59,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from marketplace_sim.testing import TEST_ACCOUNTS
 
+from benchkit import free_port, infrastructure, percentile, scratch_database
 from kervan_contracts import topics
 from kervan_contracts.catalog.v1 import PriceChanged, ProductUpserted, StockLevelChanged
 from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
@@ -94,20 +93,6 @@ DEDUCTED = "inventory.stock.deducted"
 SLOW_ORDER_POLL = {"amazon_tr"}
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """q-th percentile (0..100) by nearest rank."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def marketplace_settings(sim: str) -> MarketplaceSettings:
     """Every platform's URLs pointed at the simulator, the simulator's LWA application."""
     return MarketplaceSettings(
@@ -125,44 +110,6 @@ def marketplace_settings(sim: str) -> MarketplaceSettings:
 
 
 # -- servers ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    """(kafka bootstrap, superuser PostgreSQL DSN)."""
-    for prefix in ("KERVAN_TEST_", "KERVAN_"):
-        kafka = os.environ.get(f"{prefix}KAFKA_BOOTSTRAP")
-        dsn = os.environ.get(f"{prefix}POSTGRES_DSN")
-        if kafka and dsn:
-            yield kafka, dsn
-            return
-    from kervan_devstack import Devstack  # noqa: PLC0415  (only when no endpoints are given)
-
-    state_dir = ROOT / ".devstack" / f"bench-oversell-{secrets.token_hex(4)}"
-    state_dir.mkdir(parents=True)
-    state_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach it
-    stack = Devstack(state_dir, ports="auto")
-    try:
-        endpoints = stack.up(["kafka", "postgres"])
-        yield endpoints.kafka_bootstrap, endpoints.postgres_dsn
-    finally:
-        stack.down(["kafka", "postgres"])
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def bench_database(admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh database (both services' schemas live in it), dropped afterwards."""
-    name = f"bench_ov_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield urlsplit(admin_dsn)._replace(path=f"/{name}").geturl()
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 @dataclass
@@ -540,8 +487,8 @@ async def run(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     children = Children(work)
     t_setup = time.perf_counter()
-    with infrastructure() as (bootstrap, admin_dsn):
-        async with bench_database(admin_dsn) as dsn:
+    with infrastructure("oversell") as (bootstrap, admin_dsn):
+        async with scratch_database(admin_dsn, "bench_ov") as dsn:
             try:
                 note("servers up")
                 await ensure_topics(bootstrap, list(topics.TOPICS.values()))

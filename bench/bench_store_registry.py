@@ -35,15 +35,13 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -51,12 +49,21 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from benchkit import free_port, infrastructure, percentile, scratch_database
 from kervan_contracts.topics import TOPICS
 from kervan_servicekit.topics import ensure_topics
 
 TOKEN = "bench-admin-" + secrets.token_hex(8)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def ms(seconds: float) -> float:
+    """Seconds as milliseconds."""
+    return seconds * 1000
+
+
 GET_TARGET_MS, WRITE_TARGET_MS, EVENT_TARGET_MS = 25.0, 50.0, 500.0
 SHUTDOWN: list[tuple[float, int]] = []
 """(seconds to exit after SIGTERM, exit code)."""
@@ -165,53 +172,6 @@ class WrkResult:
     def rate(self) -> float:
         """Requests per second."""
         return self.requests / self.seconds if self.seconds else 0.0
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """q-th percentile (0..100) by nearest rank, in milliseconds (samples in seconds)."""
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-    return ordered[index] * 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    """(kafka bootstrap, superuser postgres DSN)."""
-    kafka, dsn = os.environ.get("KERVAN_KAFKA_BOOTSTRAP"), os.environ.get("KERVAN_POSTGRES_DSN")
-    if kafka and dsn:
-        yield kafka, dsn
-        return
-    from kervan_devstack import Devstack  # noqa: PLC0415  (only when no endpoints are given)
-
-    state_dir = Path(tempfile.mkdtemp(prefix="kervan-bench-"))
-    state_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach the data dir
-    stack = Devstack(state_dir, ports="auto")
-    endpoints = stack.up(["kafka", "postgres"])
-    try:
-        yield endpoints.kafka_bootstrap, endpoints.postgres_dsn
-    finally:
-        stack.down(["kafka", "postgres"])
-
-
-@contextlib.asynccontextmanager
-async def bench_database(admin_dsn: str) -> AsyncIterator[str]:
-    name = f"bench_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield urlsplit(admin_dsn)._replace(path=f"/{name}").geturl()
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 async def create_bench_topic(kafka: str, topic: str) -> None:
@@ -426,11 +386,11 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
         return 2
     topic = f"bench.stores.{secrets.token_hex(4)}"
     warmup = min(3.0, seconds)
-    with infrastructure() as (kafka, admin_dsn):
+    with infrastructure("store-registry") as (kafka, admin_dsn):
         await create_bench_topic(kafka, topic)
         async with (
             contextlib.AsyncExitStack() as cleanup,
-            bench_database(admin_dsn) as dsn,
+            scratch_database(admin_dsn, "bench") as dsn,
             service(kafka, dsn, topic, workers) as (base, service_pid),
             httpx.AsyncClient(base_url=base, headers=AUTH) as client,
         ):
@@ -516,8 +476,8 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
         f"(load average {load_1m:.1f} / {load_5m:.1f} on {os.cpu_count()} CPUs)"
     )
     print(
-        f"{'baseline: asyncpg store lookup':<36} p50 {percentile(db_base, 50):7.2f} ms   "
-        f"p99 {percentile(db_base, 99):7.2f} ms   (Python client, pool of 10)"
+        f"{'baseline: asyncpg store lookup':<36} p50 {ms(percentile(db_base, 50)):7.2f} ms   "
+        f"p99 {ms(percentile(db_base, 99)):7.2f} ms   (Python client, pool of 10)"
     )
     print(line("baseline: GET /healthz", http_base))
     print(line("GET /v1/stores?limit=20", listed, http_base))
@@ -525,8 +485,8 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
     print(line("PUT /v1/stores/{id}/settings/orders", updated, http_base))
     if events:
         print(
-            f"{'write -> event on Kafka':<36} p50 {percentile(events, 50):7.2f} ms   "
-            f"p99 {percentile(events, 99):7.2f} ms   events={len(events)} of "
+            f"{'write -> event on Kafka':<36} p50 {ms(percentile(events, 50)):7.2f} ms   "
+            f"p99 {ms(percentile(events, 99)):7.2f} ms   events={len(events)} of "
             f"{updated.requests} writes"
         )
     if SHUTDOWN:
@@ -538,7 +498,7 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
         verdict("PUT settings p99", updated.p99, WRITE_TARGET_MS),
         verdict(
             "write -> event p99",
-            percentile(events, 99) if events else float("inf"),
+            ms(percentile(events, 99)) if events else float("inf"),
             EVENT_TARGET_MS,
         ),
     ]

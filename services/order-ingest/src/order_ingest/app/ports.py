@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -171,7 +172,7 @@ class LeaseManager(Protocol):
 
     replica_id: str
 
-    async def sync(self, eligible: Sequence[str]) -> set[str]:
+    async def sync(self, eligible: Sequence[str]) -> AbstractSet[str]:
         """Heartbeat, renew held leases, drop ineligible or surplus ones, claim free ones up to
         a fair share; returns the stores this replica holds now."""
 

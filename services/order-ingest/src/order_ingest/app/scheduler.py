@@ -103,7 +103,7 @@ class Scheduler:
 
     async def sync_once(self) -> set[str]:
         """One lease round: renew/claim, then start or stop store tasks to match."""
-        self.held = await self._leases.sync(await eligible_store_ids(self._ctx))
+        self.held = set(await self._leases.sync(await eligible_store_ids(self._ctx)))
         for store_id in list(self._tasks):
             if store_id not in self.held:
                 self._tasks.pop(store_id).cancel()
