@@ -65,7 +65,6 @@ from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
-from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import (
     OrderSettings,
     ProductSettings,
@@ -87,6 +86,7 @@ from kervan_servicekit import (
     configure_logging,
     ensure_topics,
 )
+from kervan_testkit.events import publish_events
 
 ROOT = Path(__file__).resolve().parents[1]
 DEDUCTED = "inventory.stock.deducted"
@@ -162,21 +162,6 @@ def store_snapshot(store_id: str) -> StoreSnapshot:
         created_at=at,
         updated_at=at,
     )
-
-
-async def publish(bootstrap: str, payloads: list[EventPayload]) -> None:
-    """Publish events the way the owning services do."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for payload in payloads:
-            envelope = make_envelope(payload, producer="bench")
-            await producer.send(
-                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @dataclass
@@ -508,7 +493,7 @@ async def run(args: argparse.Namespace) -> int:
                                 test_mode=False,
                             )
                         )
-                    await publish(bootstrap, snapshots)
+                    await publish_events(bootstrap, *snapshots, producer="bench")
                     await wait_all_polled(api, list(stores.accounts), within=120)
 
                     profiler = _start_profiler(args.profile)

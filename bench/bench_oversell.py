@@ -56,7 +56,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from marketplace_sim.testing import TEST_ACCOUNTS
 
 from benchkit import free_port, infrastructure, percentile, scratch_database
@@ -66,7 +66,6 @@ from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.money import Money
-from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import (
     AutoUpdateType,
     OrderSettings,
@@ -82,6 +81,7 @@ from kervan_marketplaces import (
     simulator_urls,
 )
 from kervan_servicekit import ensure_topics
+from kervan_testkit.events import publish_events
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORMS = [p.value for p in Platform]
@@ -248,24 +248,6 @@ def snapshot(store: BenchStore) -> StoreSnapshot:
         created_at=at,
         updated_at=at,
     )
-
-
-async def publish(bootstrap: str, payloads: list[EventPayload]) -> None:
-    """Publish events the way their owners do (contract keys, acks=all)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        sends = [
-            await producer.send(
-                p.topic,
-                serialize_envelope(make_envelope(p, producer="bench")),
-                key=key_for(p).encode(),
-            )
-            for p in payloads
-        ]
-        await asyncio.gather(*sends)
-    finally:
-        await producer.stop()
 
 
 # -- child mode: one service with in-memory credentials --------------------------------------
@@ -544,7 +526,7 @@ async def run(args: argparse.Namespace) -> int:
                     note("services ready")
                     # The catalogue first, then the stores: each store's initial sync is then
                     # one full resync (whole batches) rather than a trickle of one-SKU rounds.
-                    await publish(bootstrap, catalogue(skus_of))
+                    await publish_events(bootstrap, *catalogue(skus_of), producer="bench")
                     db = await asyncpg.connect(dsn)
                     try:
                         await warm_up(db, bootstrap, stores, skus_of)
@@ -635,7 +617,7 @@ async def warm_up(
         return await count("SELECT count(*) FROM catalog_sync.stock_levels") >= levels
 
     await wait_for("catalog-sync to hold the catalogue", catalogued, 120)
-    await publish(bootstrap, store_events(stores))
+    await publish_events(bootstrap, *store_events(stores), producer="bench")
 
     async def known() -> bool:
         return await count("SELECT count(*) FROM catalog_sync.stores") == len(stores)

@@ -23,8 +23,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from kervan_contracts.event import EventPayload
+from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 
 #: Envelope fields that differ on every run and are ignored by ``assert_exact`` by default.
 DEFAULT_IGNORE: tuple[str, ...] = ("event_id", "occurred_at", "correlation_id", "causation_id")
@@ -388,3 +391,19 @@ async def record_events(
         yield recorder
     finally:
         await recorder._stop()
+
+
+async def publish_events(bootstrap: str, *payloads: EventPayload, producer: str = "test") -> None:
+    """Publish events the way their owning services do: enveloped, keyed by the contract's key,
+    on the contract's topic, in order (idempotent producer, acks=all), flushed before returning."""
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await kafka.start()
+    try:
+        for payload in payloads:
+            envelope = make_envelope(payload, producer=producer)
+            await kafka.send(
+                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
+            )
+        await kafka.flush()
+    finally:
+        await kafka.stop()

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from catalog_sync.adapters.marketplace import CredentialsSource
 from catalog_sync.bootstrap import build_app
 from catalog_sync.settings import CatalogSyncSettings
@@ -19,35 +18,20 @@ from pydantic import SecretStr
 
 from kervan_contracts import topics
 from kervan_contracts.catalog.v1 import PriceChanged, ProductUpserted, StockLevelChanged
-from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.inventory.v1 import StockDeducted, StockMovementReason
 from kervan_contracts.money import Money
-from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
 from kervan_servicekit import KafkaSettings, OutboxSettings, PostgresSettings, ensure_topics
 from kervan_testkit import wait_until
-from kervan_testkit.events import record_events
+from kervan_testkit.events import publish_events, record_events
 
 from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot, valid_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SKU = "LAMP-1"
-
-
-async def publish(bootstrap: str, *payloads: EventPayload) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for payload in payloads:
-            envelope = make_envelope(payload, producer="test")
-            await producer.send_and_wait(
-                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
-            )
-    finally:
-        await producer.stop()
 
 
 async def test_a_sale_on_one_store_lowers_the_stock_on_the_others_once(
@@ -108,7 +92,7 @@ async def test_a_sale_on_one_store_lowers_the_stock_on_the_others_once(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cs") as api,
         ):
             now = datetime.now(UTC)
-            await publish(
+            await publish_events(
                 kafka_bootstrap,
                 StoreCreated(store=snapshot(trendyol, Platform.TRENDYOL, warehouse=warehouse)),
                 StoreCreated(store=snapshot(n11, Platform.N11, warehouse=warehouse)),
@@ -144,7 +128,7 @@ async def test_a_sale_on_one_store_lowers_the_stock_on_the_others_once(
                 quantity=3,
                 occurred_at=datetime.now(UTC),
             )
-            await publish(kafka_bootstrap, sale, sale)  # delivered twice: counts once
+            await publish_events(kafka_bootstrap, sale, sale)  # delivered twice: counts once
 
             async def lowered() -> bool:
                 stocks = [(await shown(p))["stock"] for p in accounts]
@@ -153,7 +137,7 @@ async def test_a_sale_on_one_store_lowers_the_stock_on_the_others_once(
             await wait_until(lowered, what="the sale reaching the other store")
 
             # The platform applies the sale and publishes its new level acknowledging it.
-            await publish(
+            await publish_events(
                 kafka_bootstrap,
                 StockLevelChanged(
                     sku=SKU,

@@ -41,13 +41,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
-from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import (
     OrderSettings,
     ProductSettings,
@@ -56,6 +55,7 @@ from kervan_contracts.stores.v1 import (
     StoreStatus,
 )
 from kervan_devstack import Devstack
+from kervan_testkit.events import publish_events
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(3600)]
 
@@ -186,21 +186,6 @@ def snapshot(store_id: str) -> StoreSnapshot:
     )
 
 
-async def publish(bootstrap: str, payloads: list[EventPayload]) -> None:
-    """Publish events as their owning services do."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for payload in payloads:
-            envelope = make_envelope(payload, producer="chaos-test")
-            await producer.send(
-                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 async def read_movements(bootstrap: str) -> list[dict[str, Any]]:
     """Every record of the stock-movements topic, from the beginning to the current end."""
     spec = topics.TOPICS[topics.STOCK_MOVEMENTS]
@@ -291,7 +276,7 @@ async def test_no_order_lost_and_no_line_deducted_twice_through_kills_and_restar
                             test_mode=False,
                         )
                     )
-                await publish(bootstrap, payloads)
+                await publish_events(bootstrap, *payloads, producer="chaos-test")
 
                 per_round = ORDERS // (ROUNDS * STORES)
                 kill_rounds = {1, 2, 4, 6, 8}

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.adapters.vault import StaticCredentialsSource
@@ -17,31 +16,16 @@ from pydantic import SecretStr
 
 from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
-from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
-from kervan_contracts.registry import key_for, make_envelope, serialize_envelope
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
 from kervan_servicekit import KafkaSettings, OutboxSettings, PostgresSettings, ensure_topics
 from kervan_testkit import wait_until
-from kervan_testkit.events import record_events
+from kervan_testkit.events import publish_events, record_events
 
 from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot, store_events
 
 pytestmark = pytest.mark.integration
-
-
-async def publish(bootstrap: str, *payloads: EventPayload) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for payload in payloads:
-            envelope = make_envelope(payload, producer="test")
-            await producer.send_and_wait(
-                payload.topic, serialize_envelope(envelope), key=key_for(payload).encode()
-            )
-    finally:
-        await producer.stop()
 
 
 async def test_store_event_to_stock_deducted_through_the_running_service(
@@ -76,7 +60,7 @@ async def test_store_event_to_stock_deducted_through_the_running_service(
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oi") as api,
         ):
-            await publish(
+            await publish_events(
                 kafka_bootstrap,
                 StoreCreated(store=snapshot(store_id)),
                 ApiStatusChanged(
