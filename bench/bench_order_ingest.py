@@ -77,7 +77,7 @@ from kervan_marketplaces import (
     AdapterFactory,
     IntegratorIdentity,
     MarketplaceSettings,
-    PlatformUrls,
+    simulator_urls,
 )
 from kervan_servicekit import (
     KafkaSettings,
@@ -124,19 +124,8 @@ async def simulator() -> AsyncIterator[str]:
 
 def marketplace_settings(sim: str) -> MarketplaceSettings:
     """Every platform's URLs pointed at the simulator."""
-    urls = {}
-    for platform in Platform:
-        name = platform.value
-        roles = ("oms", "listing", "catalog") if name == "hepsiburada" else ("api",)
-        prod = dict.fromkeys(roles, f"{sim}/{name}")
-        sandbox = dict.fromkeys(roles, f"{sim}/{name}-sandbox")
-        if name == "amazon_tr":
-            for table, base in ((prod, f"{sim}/amazon_tr"), (sandbox, f"{sim}/amazon_tr-sandbox")):
-                table["lwa"] = f"{base}/auth/o2/token"
-                table["consent"] = f"{base}/apps/authorize/consent"
-        urls[name] = PlatformUrls(production=prod, sandbox=sandbox)
     return MarketplaceSettings(
-        urls=urls,
+        urls=simulator_urls(sim),
         simulator_origins=[sim],
         check_dns=False,
         integrator=IntegratorIdentity(trendyol_integrator_name="Kervan"),
