@@ -10,14 +10,14 @@ from typing import Any, ClassVar
 import httpx
 
 from kervan_contracts.identifiers import Platform
-from kervan_contracts.orders.v1 import Order, OrderLine, OrderStatus, OrderTotals
+from kervan_contracts.orders.v1 import Order, OrderStatus
 from kervan_marketplaces.base import (
     AdapterBase,
     chunks,
     currency_code,
     decode_json,
     endpoint_limits,
-    money,
+    money_fields,
     number,
     rate,
     to_decimal,
@@ -182,6 +182,8 @@ class TrendyolAdapter(AdapterBase):
                 return
 
     def _order(self, package: dict[str, Any]) -> Order | None:
+        # Built as plain data and validated once as a whole: every page of every poll goes
+        # through here, and one validation of the order costs a fraction of a model per part.
         currency = currency_code(package.get("currencyCode"))
         raw_status = str(package.get("shipmentPackageStatus") or package.get("status") or "")
         status = _status.lookup(_status.TRENDYOL, raw_status)
@@ -195,22 +197,22 @@ class TrendyolAdapter(AdapterBase):
             unit = to_decimal(line.get("price"), Decimal(0))
             amount = to_decimal(line.get("amount"), unit * quantity)
             lines.append(
-                OrderLine(
-                    line_id=str(line["id"]),
-                    merchant_sku=str(
+                {
+                    "line_id": str(line["id"]),
+                    "merchant_sku": str(
                         line.get("merchantSku") or line.get("sku") or line.get("barcode")
                     ),
-                    barcode=line.get("barcode") or None,
-                    channel_sku=str(line["productCode"]) if line.get("productCode") else None,
-                    product_name=(line.get("productName") or None),
-                    quantity=quantity,
-                    unit_price=money(unit, currency),
-                    line_total=money(amount, currency),
-                    status=line_status,
-                    raw_status=raw_line[:100],
-                    cancelled_quantity=quantity if line_status is OrderStatus.CANCELLED else 0,
-                    returned_quantity=quantity if line_status is OrderStatus.RETURNED else 0,
-                )
+                    "barcode": line.get("barcode") or None,
+                    "channel_sku": str(line["productCode"]) if line.get("productCode") else None,
+                    "product_name": line.get("productName") or None,
+                    "quantity": quantity,
+                    "unit_price": money_fields(unit, currency),
+                    "line_total": money_fields(amount, currency),
+                    "status": line_status,
+                    "raw_status": raw_line[:100],
+                    "cancelled_quantity": quantity if line_status is OrderStatus.CANCELLED else 0,
+                    "returned_quantity": quantity if line_status is OrderStatus.RETURNED else 0,
+                }
             )
         if not lines:
             return None
@@ -220,24 +222,27 @@ class TrendyolAdapter(AdapterBase):
         net = to_decimal(package.get("totalPrice"), gross - discount)
         ordered = int(package.get("orderDate") or 0)
         modified = int(package.get("lastModifiedDate") or ordered)
-        return Order(
-            platform=self.PLATFORM,
-            store_id=self.store.store_id,
-            order_number=str(package["orderNumber"]),
-            package_id=str(package_id) if package_id is not None else None,
-            origin_package_ids=[str(p) for p in package.get("originPackageIds") or []],
-            status=status,
-            raw_status=raw_status[:100],
-            # orderDate is Türkiye wall-clock encoded as epoch ms; lastModifiedDate is a true epoch.
-            ordered_at=from_shifted_epoch_ms(ordered),
-            last_modified_at=from_epoch_ms(modified),
-            currency=currency,
-            totals=OrderTotals(
-                net=money(net, currency),
-                gross=money(gross, currency),
-                discount=money(discount, currency),
-            ),
-            lines=lines,
+        return Order.model_validate(
+            {
+                "platform": self.PLATFORM,
+                "store_id": self.store.store_id,
+                "order_number": str(package["orderNumber"]),
+                "package_id": str(package_id) if package_id is not None else None,
+                "origin_package_ids": [str(p) for p in package.get("originPackageIds") or []],
+                "status": status,
+                "raw_status": raw_status[:100],
+                # orderDate is Türkiye wall-clock encoded as epoch ms; lastModifiedDate is a
+                # true epoch.
+                "ordered_at": from_shifted_epoch_ms(ordered),
+                "last_modified_at": from_epoch_ms(modified),
+                "currency": currency,
+                "totals": {
+                    "net": money_fields(net, currency),
+                    "gross": money_fields(gross, currency),
+                    "discount": money_fields(discount, currency),
+                },
+                "lines": lines,
+            }
         )
 
     async def push_price_stock(self, items: Sequence[PriceStockItem]) -> BatchHandle:
