@@ -23,11 +23,16 @@ Exactly-once rules per line:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kervan_contracts.event import EventPayload
-from kervan_contracts.inventory.v1 import StockDeducted, StockMovementReason, StockReleased
+from kervan_contracts.inventory.v1 import (
+    StockDeducted,
+    StockMovementReason,
+    StockReleased,
+    movement_id,
+)
 from kervan_contracts.orders.v1 import (
     CancelledLine,
     Order,
@@ -137,7 +142,9 @@ class IngestedOrder:
             snapshot=order,
         )
         aggregate._record(order)
-        events: list[EventPayload] = [OrderReceived(order=order)]
+        # First sight is the hot path of every order: the order was validated by the adapter,
+        # so its event is assembled without validating it a second time.
+        events: list[EventPayload] = [OrderReceived.model_construct(order=order)]
         events += aggregate._deduct_new_lines(now)
         return aggregate, events
 
@@ -254,18 +261,7 @@ class IngestedOrder:
             state.deducted_quantity = active
             state.cancelled_at_deduction = state.cancelled_units()
             state.deduction_packages = sorted(k for k in state.fragments if k not in superseded)
-            events.append(
-                StockDeducted.for_order_line(
-                    store_id=self.store_id,
-                    order_number=self.order_number,
-                    line_id=state.line_id,
-                    reason=StockMovementReason.SALE,
-                    warehouse_id=self.warehouse_id,
-                    sku=state.sku,
-                    quantity=active,
-                    occurred_at=now,
-                )
-            )
+            events.append(self._deduction(state, active, now))
         return events
 
     def _release_cancelled_lines(self, now: datetime) -> list[EventPayload]:
@@ -289,6 +285,26 @@ class IngestedOrder:
             )
             state.released_quantity = releasable
         return events
+
+    def _deduction(self, state: LineState, quantity: int, now: datetime) -> StockDeducted:
+        """`StockDeducted.for_order_line`, assembled without its validation: the id is computed
+        here once (the validator computes it again to compare), every part comes from the
+        validated order and store, and `quantity` is positive. One per line of every new
+        order; the unit tests check that each such event passes the contract's validation."""
+        assert self.warehouse_id is not None  # checked by the caller
+        return StockDeducted.model_construct(
+            movement_id=movement_id(
+                self.store_id, self.order_number, state.line_id, StockMovementReason.SALE
+            ),
+            warehouse_id=self.warehouse_id,
+            sku=state.sku,
+            quantity=quantity,
+            store_id=self.store_id,
+            order_number=self.order_number,
+            line_id=state.line_id,
+            reason=StockMovementReason.SALE,
+            occurred_at=now.astimezone(UTC),
+        )
 
     def _release(
         self, state: LineState, quantity: int, cumulative: int | None, now: datetime
