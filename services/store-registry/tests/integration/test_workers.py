@@ -1,7 +1,9 @@
-"""`STORE_REGISTRY_WORKERS=2`: the real entry point with two server processes on one port."""
+"""`STORE_REGISTRY_WORKERS=2`: the real entry point with two server processes on one port
+and the relay in a process of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +18,7 @@ import psutil
 import pytest
 
 from kervan_testkit import wait_until
+from kervan_testkit.events import read_topic
 
 from .conftest import ADMIN, ADMIN_TOKEN
 
@@ -34,8 +37,9 @@ def _free_port() -> int:
 @pytest.fixture
 def two_workers(
     pg_dsn: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     port = _free_port()
+    stores_topic = unique_name("stores")
     env = {
         **os.environ,
         "KERVAN_POSTGRES_DSN": pg_dsn,
@@ -44,45 +48,69 @@ def two_workers(
         "STORE_REGISTRY_HTTP_PORT": str(port),
         "STORE_REGISTRY_WORKERS": "2",
         "STORE_REGISTRY_LOG_LEVEL": "WARNING",
-        "STORE_REGISTRY_STORES_TOPIC": unique_name("stores"),
+        "STORE_REGISTRY_STORES_TOPIC": stores_topic,
         "STORE_REGISTRY_API_STATUS_TOPIC": unique_name("api_status"),
         "STORE_REGISTRY_CONSUMER_GROUP": unique_name("store_registry"),
     }
     process = subprocess.Popen([sys.executable, "-m", "store_registry"], env=env, cwd=ROOT)
     try:
-        yield process, f"http://127.0.0.1:{port}"
+        yield process, f"http://127.0.0.1:{port}", stores_topic
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
 
 
+def _sockets_by_pid(port: int, status: str) -> dict[int, int]:
+    """Sockets on local `port` in `status` (LISTEN, ESTABLISHED), counted per owning process."""
+    counts: dict[int, int] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == status and getattr(conn.laddr, "port", None) == port and conn.pid:
+            counts[conn.pid] = counts.get(conn.pid, 0) + 1
+    return counts
+
+
 async def test_two_workers_share_the_port_and_stop_together_on_sigterm(
-    two_workers: tuple[subprocess.Popen[bytes], str],
+    two_workers: tuple[subprocess.Popen[bytes], str, str], kafka_bootstrap: str
 ) -> None:
-    process, base = two_workers
+    process, base, stores_topic = two_workers
+    port = int(base.rsplit(":", 1)[1])
     async with httpx.AsyncClient(base_url=base, headers=ADMIN) as client:
 
         async def ready() -> bool:
             assert process.poll() is None, "the supervisor exited"
             try:
-                return (await client.get("/readyz")).status_code == 200
+                answer = await client.get("/readyz")
             except httpx.TransportError:
                 return False
+            # uvicorn listens once the lifespan has started: both workers are up.
+            return answer.status_code == 200 and len(_sockets_by_pid(port, "LISTEN")) == 2
 
-        await wait_until(ready, timeout=60, what="store-registry ready")
-        workers = psutil.Process(process.pid).children()
-        assert len(workers) == 2
-        # Both run the whole service: a write through one is read through either, and the
-        # relay of one of them publishes (checked by the other tests); here: no errors.
+        await wait_until(ready, timeout=60, what="both workers ready")
+        children = psutil.Process(process.pid).children()
+        assert len(children) == 3  # two workers and the relay
         created = await client.post("/v1/stores", json={"title": "W", "platform": "n11"})
         assert created.status_code == 201
-        for _ in range(10):  # new connections: the kernel spreads them over both workers
-            async with httpx.AsyncClient(base_url=base, headers=ADMIN) as fresh:
-                got = await fresh.get(f"/v1/stores/{created.json()['id']}")
-                assert got.status_code == 200
+        store_id = created.json()["id"]
+        # 32 keep-alive connections opened at once, as a client pool does: each worker
+        # listens on its own SO_REUSEPORT socket, so the kernel gives both workers some
+        # (all 32 on one worker has a chance of 2**-31). A shared listening socket let the
+        # first worker to wake take them all.
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        async with httpx.AsyncClient(base_url=base, headers=ADMIN, limits=limits) as pool:
+            answers = await asyncio.gather(*(pool.get(f"/v1/stores/{store_id}") for _ in range(32)))
+            assert {answer.status_code for answer in answers} == {200}
+            serving = _sockets_by_pid(port, psutil.CONN_ESTABLISHED)
+            workers = [child for child in children if child.pid in serving]
+            assert len(workers) == 2, serving
+
+        async def published() -> bool:
+            return any(r.key == store_id for r in await read_topic(kafka_bootstrap, stores_topic))
+
+        # Neither worker runs a relay: the relay process publishes the write.
+        await wait_until(published, timeout=30, what="StoreCreated on the stores topic")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - started < 30
-    assert not any(worker.is_running() for worker in workers)
+    assert not any(child.is_running() for child in children)
