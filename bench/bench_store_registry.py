@@ -181,6 +181,17 @@ async def create_bench_topic(kafka: str, topic: str) -> None:
     await ensure_topics(kafka, [dataclasses.replace(spec, name=topic, extra_config=config)])
 
 
+def listeners(port: int) -> int:
+    """How many processes listen on the TCP `port`."""
+    return len(
+        {
+            conn.pid
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and getattr(conn.laddr, "port", None) == port
+        }
+    )
+
+
 @contextlib.asynccontextmanager
 async def service(
     kafka: str, dsn: str, topic: str, workers: int | None
@@ -208,7 +219,12 @@ async def service(
             deadline = time.monotonic() + 120
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
+                    # /readyz answers from the first worker up; each worker listens once it
+                    # has started, and connections opened before the last one listens would
+                    # all go to the others.
+                    if (await client.get("/readyz")).status_code == 200 and listeners(port) >= (
+                        workers or 1
+                    ):
                         break
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("store-registry did not become ready")
