@@ -54,10 +54,9 @@ class StoreRegistrySettings(ServiceSettings):
         default=1,
         ge=1,
         le=32,
-        description="API server processes on the HTTP port (one SO_REUSEPORT socket each). Each "
-        "runs the API with its own pool and the API status consumer in the group; with more "
-        "than 1, the outbox relay runs in one more process of its own. `/metrics` then shows "
-        "the one worker that answered, without relay metrics. 1 in containers (scale with "
+        description="Server processes on the HTTP port (one SO_REUSEPORT socket each). Each runs "
+        "the whole service (its own pool, relay on standby, API status consumer in the group); "
+        "`/metrics` then shows the one process that answered. 1 in containers (scale with "
         "replicas); 2 on a small host where one Python process cannot keep up with the CPUs.",
     )
     create_topics: bool = Field(

@@ -1,5 +1,4 @@
-"""`STORE_REGISTRY_WORKERS=2`: the real entry point with two server processes on one port
-and the relay in a process of its own."""
+"""`STORE_REGISTRY_WORKERS=2`: the real entry point with two server processes on one port."""
 
 from __future__ import annotations
 
@@ -88,7 +87,7 @@ async def test_two_workers_share_the_port_and_stop_together_on_sigterm(
 
         await wait_until(ready, timeout=60, what="both workers ready")
         children = psutil.Process(process.pid).children()
-        assert len(children) == 3  # two workers and the relay
+        assert len(children) == 2
         created = await client.post("/v1/stores", json={"title": "W", "platform": "n11"})
         assert created.status_code == 201
         store_id = created.json()["id"]
@@ -107,7 +106,7 @@ async def test_two_workers_share_the_port_and_stop_together_on_sigterm(
         async def published() -> bool:
             return any(r.key == store_id for r in await read_topic(kafka_bootstrap, stores_topic))
 
-        # Neither worker runs a relay: the relay process publishes the write.
+        # The relay of one worker (elected by its advisory lock) publishes the write.
         await wait_until(published, timeout=30, what="StoreCreated on the stores topic")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
