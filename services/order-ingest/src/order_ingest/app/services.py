@@ -325,6 +325,8 @@ async def _apply_orders(
     An order can appear more than once in a batch (one observation per package): they are
     applied in page order to the same aggregate.
     """
+    if not batch:
+        return []  # a window's last, empty batch: only the watermark moves
     known = await uow.orders.get_many_for_update(
         store.store_id, [order.order_number for order in batch]
     )
