@@ -190,7 +190,12 @@ async def read_movements(bootstrap: str) -> list[dict[str, Any]]:
     """Every record of the stock-movements topic, from the beginning to the current end."""
     spec = topics.TOPICS[topics.STOCK_MOVEMENTS]
     parts = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # "earliest": assign() starts resetting positions at once with the reset policy, and with
+    # aiokafka's "latest" that reset could win over seek_to_beginning(): every position at its
+    # end and nothing read (seen: 10,000 records on the topic, 0 returned).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         consumer.assign(parts)
@@ -202,6 +207,7 @@ async def read_movements(bootstrap: str) -> list[dict[str, Any]]:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for records in batches.values():
                 found.extend(json.loads(r.value) for r in records if r.value is not None)
+        print(f"{spec.name} records read: {len(found)}")
         return found
     finally:
         await consumer.stop()
