@@ -70,7 +70,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from order_ingest.adapters.vault import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
-from order_ingest.settings import OrderIngestSettings
+from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from pydantic import SecretStr
 
 from benchkit import free_port, infrastructure, percentile, scratch_database
@@ -94,7 +94,6 @@ from kervan_marketplaces import (
 )
 from kervan_servicekit import (
     KafkaSettings,
-    OutboxSettings,
     PostgresSettings,
     configure_logging,
     ensure_topics,
@@ -534,7 +533,7 @@ async def run(args: argparse.Namespace) -> int:
                         dsn=SecretStr(dsn), schema_name=SCHEMA, pool_max_size=POOL
                     ),
                     kafka=KafkaSettings(bootstrap=bootstrap),
-                    outbox=OutboxSettings(poll_interval_seconds=0.05),
+                    outbox=OrderOutboxSettings(poll_interval_seconds=0.05),
                     poll_interval_seconds=args.poll_interval,
                     lease_renew_interval_seconds=1.0,
                     initial_lookback_hours=1.0,

@@ -11,7 +11,7 @@ from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.adapters.vault import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
-from order_ingest.settings import OrderIngestSettings
+from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from pydantic import SecretStr
 
 from kervan_contracts import topics
@@ -19,7 +19,7 @@ from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
-from kervan_servicekit import KafkaSettings, OutboxSettings, PostgresSettings, ensure_topics
+from kervan_servicekit import KafkaSettings, PostgresSettings, ensure_topics
 from kervan_testkit import wait_until
 from kervan_testkit.events import publish_events, record_events
 
@@ -36,7 +36,7 @@ async def test_store_event_to_stock_deducted_through_the_running_service(
         service_name=unique_name("order-ingest").replace("_", "-"),
         postgres=PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=6),
         kafka=KafkaSettings(bootstrap=kafka_bootstrap),
-        outbox=OutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
+        outbox=OrderOutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
         poll_interval_seconds=1.0,
         lease_renew_interval_seconds=0.5,
         retest_url="",
