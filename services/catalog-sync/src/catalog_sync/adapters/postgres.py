@@ -26,13 +26,13 @@ from catalog_sync.app.ports import (
 from catalog_sync.domain.catalog import ApiState, ListingIdentity, Price, Product, StoreView
 from catalog_sync.domain.push_plan import FieldLedger, SentPayload, SkuFacts
 from catalog_sync.domain.stock import EntryState, MovementEntry, StockPosition
-from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.event import EventPayload
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.registry import key_for, make_envelope
 from kervan_contracts.stores.v1 import AutoUpdateType
 from kervan_contracts.sync.v1 import PushedField, PushKind, PushOutcome
 from kervan_servicekit import Inbox, Outbox
+from kervan_servicekit.projections import ApiStatusProjection, CredentialVersionProjection
 
 _SUBMIT_RECOVERY = timedelta(minutes=5)
 """A batch still `submitting` this long after creation was interrupted before the platform
@@ -109,6 +109,11 @@ class PostgresUnitOfWork:
         self._inbox = inbox
         self._outbox = outbox
         self._producer = producer
+        self._api_status = ApiStatusProjection(outbox.schema, "api_status")
+        # catalog-sync records a deletion whatever its version (order-ingest does not).
+        self._credential_versions = CredentialVersionProjection(
+            outbox.schema, "credential_versions", deletion_always_applies=True
+        )
         self._conn: Any = None
         self._tx: Any = None
 
@@ -221,51 +226,22 @@ class PostgresUnitOfWork:
 
     async def api_state(self, store_id: str) -> ApiState | None:
         """Latest credential check."""
-        row = await self.conn.fetchrow(
-            "SELECT status, checked_at, reason_code FROM api_status WHERE store_id = $1", store_id
-        )
-        if row is None:
-            return None
-        return ApiState(ApiStatus(row["status"]), row["checked_at"], row["reason_code"])
+        row = await self._api_status.get(self.conn, store_id)
+        return ApiState(row.status, row.checked_at, row.reason_code) if row else None
 
     async def save_api_state(self, store_id: str, state: ApiState) -> bool:
         """Keep the newest check."""
-        row = await self.conn.fetchval(
-            """
-            INSERT INTO api_status (store_id, status, reason_code, checked_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (store_id) DO UPDATE SET status = EXCLUDED.status,
-                reason_code = EXCLUDED.reason_code, checked_at = EXCLUDED.checked_at
-            WHERE api_status.checked_at < EXCLUDED.checked_at
-            RETURNING true
-            """,
-            store_id,
-            state.status.value,
-            state.reason_code,
-            state.checked_at,
+        return await self._api_status.record(
+            self.conn, store_id, state.status, state.reason_code, state.checked_at
         )
-        return row is True
 
     async def save_credentials_version(
         self, store_id: str, version: int, deleted: bool, changed_at: datetime
     ) -> bool:
         """Keep the highest version (a deletion always counts)."""
-        row = await self.conn.fetchval(
-            """
-            INSERT INTO credential_versions (store_id, version, deleted, changed_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (store_id) DO UPDATE SET version = EXCLUDED.version,
-                deleted = EXCLUDED.deleted, changed_at = EXCLUDED.changed_at
-            WHERE credential_versions.version < EXCLUDED.version
-               OR (EXCLUDED.deleted AND NOT credential_versions.deleted)
-            RETURNING true
-            """,
-            store_id,
-            version,
-            deleted,
-            changed_at,
+        return await self._credential_versions.record(
+            self.conn, store_id, version, deleted, changed_at
         )
-        return row is True
 
     async def sync_state(self, store_id: str) -> StoreSyncState:
         """Pause and last push of a store."""

@@ -13,7 +13,6 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
-from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.event import EventPayload
 from kervan_contracts.orders.v1 import (
     Order,
@@ -26,6 +25,7 @@ from kervan_contracts.registry import HEADER_EVENT_ID, HEADER_EVENT_TYPE, spec_o
 from kervan_servicekit import Outbox
 from kervan_servicekit.db import Connection as Conn
 from kervan_servicekit.migrations import quote_ident
+from kervan_servicekit.projections import ApiStatusProjection, CredentialVersionProjection
 from order_ingest.app.ports import IngestState
 from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
@@ -34,8 +34,13 @@ from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfi
 class PgStores:
     """Projections of stores, API status and credential versions."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, schema: str) -> None:
         self._conn = conn
+        self._api_statuses = ApiStatusProjection(schema, "api_statuses")
+        # A deletion counts only with a higher version, like any change (catalog-sync differs).
+        self._credential_versions = CredentialVersionProjection(
+            schema, "credential_versions", deletion_always_applies=False
+        )
 
     async def get(self, store_id: str) -> StoreProfile | None:
         """See StoreRepository."""
@@ -89,49 +94,20 @@ class PgStores:
 
     async def api_status(self, store_id: str) -> ApiStatusView | None:
         """See StoreRepository."""
-        row = await self._conn.fetchrow(
-            "SELECT status, reason_code, checked_at FROM api_statuses WHERE store_id = $1",
-            store_id,
-        )
-        if row is None:
-            return None
-        return ApiStatusView(ApiStatus(row["status"]), row["reason_code"], row["checked_at"])
+        row = await self._api_statuses.get(self._conn, store_id)
+        return ApiStatusView(row.status, row.reason_code, row.checked_at) if row else None
 
     async def record_api_status(self, store_id: str, view: ApiStatusView) -> bool:
         """See StoreRepository."""
-        applied = await self._conn.fetchval(
-            """
-            INSERT INTO api_statuses (store_id, status, reason_code, checked_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (store_id) DO UPDATE SET status = EXCLUDED.status,
-                reason_code = EXCLUDED.reason_code, checked_at = EXCLUDED.checked_at
-            WHERE api_statuses.checked_at < EXCLUDED.checked_at
-            RETURNING true
-            """,
-            store_id,
-            view.status.value,
-            view.reason_code,
-            view.checked_at,
+        return await self._api_statuses.record(
+            self._conn, store_id, view.status, view.reason_code, view.checked_at
         )
-        return bool(applied)
 
     async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
         """See StoreRepository."""
-        applied = await self._conn.fetchval(
-            """
-            INSERT INTO credential_versions (store_id, version, deleted, changed_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (store_id) DO UPDATE SET version = EXCLUDED.version,
-                deleted = EXCLUDED.deleted, changed_at = EXCLUDED.changed_at
-            WHERE credential_versions.version < EXCLUDED.version
-            RETURNING true
-            """,
-            store_id,
-            view.version,
-            view.deleted,
-            view.changed_at,
+        return await self._credential_versions.record(
+            self._conn, store_id, view.version, view.deleted, view.changed_at
         )
-        return bool(applied)
 
     async def store_ids(self) -> list[str]:
         """See StoreRepository."""
@@ -520,7 +496,7 @@ class PostgresUnitOfWork:
         await self._tx.start()
         self._committed = False
         order_json = OrderJson()
-        self.stores = PgStores(conn)
+        self.stores = PgStores(conn, self._outbox.schema)
         self.orders = PgOrders(conn, order_json)
         self.ingest = PgIngestState(conn)
         self.events = PgEvents(conn, self._outbox, self._producer, order_json)
