@@ -97,6 +97,53 @@ async def test_store_lifecycle_end_to_end(
     assert gone.status_code == 404
 
 
+async def test_credentials_entered_again_after_a_delete_get_a_higher_version(
+    service: Running,
+    snapshot: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    kafka_bootstrap: str,
+) -> None:
+    store_id = unique_name("store")
+    url = f"/v1/stores/{store_id}/credentials"
+    body = {"platform": "trendyol", "fields": random_credentials("trendyol")}
+    async with record_events(kafka_bootstrap, topics.CREDENTIALS) as rec:
+        await service.publish_store(snapshot(store_id, "trendyol", version=1))
+
+        async def projected() -> bool:
+            return await status_of(service, store_id) is not None
+
+        await wait_until(projected, what="the store projection")
+        for _ in range(2):
+            assert (await service.client.put(url, json=body, headers=ADMIN)).status_code == 200
+        assert (await service.client.delete(url, headers=ADMIN)).status_code == 204
+
+        # Every version's data is gone; Vault keeps only the metadata, i.e. the counter.
+        assert service.secret(store_id) is None
+        kv_metadata = service.vault.secrets.kv.v2.read_secret_metadata(
+            path=f"{service.settings.vault_prefix}/{store_id}",
+            mount_point=service.settings.vault.kv_mount,
+        )
+        assert all(v["destroyed"] for v in kv_metadata["data"]["versions"].values())
+        check = await service.client.post(f"{url}/test", headers=ADMIN)
+        assert check.json()["error"]["code"] == "credentials_not_set"
+
+        put = await service.client.put(url, json=body, headers=ADMIN)
+        assert put.json()["vault_version"] == 3
+        assert service.secret(store_id) is not None
+
+        async def all_published() -> bool:
+            return len(for_store(rec.records, store_id)) >= 4
+
+        await wait_until(all_published, what="the credential events")
+    changes = [r[2]["data"] for r in for_store(rec.records, store_id)]
+    assert [(c["version"], c["deleted"]) for c in changes] == [
+        (1, False),
+        (2, False),
+        (2, True),
+        (3, False),
+    ]
+
+
 async def _has_tombstones(records: list[Any], store_id: str) -> bool:
     return sum(1 for r in records if r[0] == store_id and r[2] is None) >= 2
 

@@ -107,6 +107,21 @@ async def test_delete_destroys_and_marks_status_unknown(
         await service.delete_credentials("s1", "admin")
 
 
+async def test_credentials_entered_again_after_a_delete_get_a_higher_version(
+    service: CredentialService, uow: MemoryUnitOfWork, vault: MemorySecretStore, add_store: AddStore
+) -> None:
+    await add_store("s1", "trendyol")
+    await service.put_credentials("s1", Platform.TRENDYOL, TRENDYOL, "admin")
+    await service.put_credentials("s1", Platform.TRENDYOL, TRENDYOL, "admin")
+    await service.delete_credentials("s1", "admin")
+    assert await vault.read("s1") is None
+    again = await service.put_credentials("s1", Platform.TRENDYOL, TRENDYOL, "admin")
+    assert again.vault_version == 3
+    versions = [(e.version, e.deleted) for e in events(uow, CredentialsChanged)]
+    # Consumers keep the higher version: the re-entered credentials must beat the deletion.
+    assert versions == [(1, False), (2, False), (2, True), (3, False)]
+
+
 @pytest.mark.parametrize(
     ("result", "status", "reason"),
     [
@@ -206,6 +221,7 @@ async def test_deleted_store_loses_secrets_and_status(
         correlation_id=None,
     )
     assert vault.secrets == {}
+    assert vault.versions == {}  # the store id is never reused: its numbering goes too
     assert uow.state.metadata == {}
     assert uow.state.statuses == {}
     assert events(uow, CredentialsChanged)[-1].deleted

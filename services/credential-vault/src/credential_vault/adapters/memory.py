@@ -120,7 +120,8 @@ class MemoryUnitOfWork:
 
 
 class MemorySecretStore:
-    """KV v2 semantics that matter here: versions grow, destroy forgets everything."""
+    """KV v2 semantics that matter here: versions grow, destroying the versions keeps the
+    counter, destroy forgets everything."""
 
     def __init__(self) -> None:
         self.secrets: dict[str, StoredSecret] = {}
@@ -141,6 +142,10 @@ class MemorySecretStore:
     async def read(self, store_id: str) -> StoredSecret | None:
         self._check()
         return self.secrets.get(store_id)
+
+    async def destroy_versions(self, store_id: str) -> None:
+        self._check()
+        self.secrets.pop(store_id, None)
 
     async def destroy(self, store_id: str) -> None:
         self._check()

@@ -79,6 +79,27 @@ class VaultSecretStore:
 
         return await self._call("read", read)
 
+    async def destroy_versions(self, store_id: str) -> None:
+        """Destroy every version's data, keep the metadata and its counter (idempotent).
+
+        A destroyed current version reads as "not found", like a secret never written.
+        """
+        kv = self._client.secrets.kv.v2
+        path = self._path(store_id)
+
+        def destroy_versions() -> None:
+            try:
+                response = kv.read_secret_metadata(path=path, mount_point=self._mount)
+            except hvac.exceptions.InvalidPath:
+                return
+            # Versions beyond the mount's max_versions are already gone and not listed.
+            versions: dict[str, dict[str, Any]] = response["data"].get("versions") or {}
+            live = sorted(int(n) for n, v in versions.items() if not v.get("destroyed"))
+            if live:
+                kv.destroy_secret_versions(path=path, versions=live, mount_point=self._mount)
+
+        await self._call("destroy_versions", destroy_versions)
+
     async def destroy(self, store_id: str) -> None:
         """Delete metadata and every version (idempotent)."""
         kv = self._client.secrets.kv.v2

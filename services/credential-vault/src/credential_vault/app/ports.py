@@ -36,8 +36,15 @@ class SecretStore(Protocol):
         """The current version, or None when there is none."""
         ...
 
+    async def destroy_versions(self, store_id: str) -> None:
+        """Destroy every version's data but keep the metadata (idempotent).
+
+        The version counter survives, so the next write numbers on from the last one.
+        """
+        ...
+
     async def destroy(self, store_id: str) -> None:
-        """Remove every version and the metadata (idempotent)."""
+        """Remove every version and the metadata (idempotent); numbering restarts at 1."""
         ...
 
 

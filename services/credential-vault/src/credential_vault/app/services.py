@@ -142,7 +142,7 @@ class CredentialService:
         return metadata
 
     async def delete_credentials(self, store_id: str, actor: str) -> None:
-        """Destroy a store's credentials (every version); status becomes unknown."""
+        """Destroy a store's credentials (every version, numbering goes on); status: unknown."""
         async with self.uow.transaction() as tx:
             store = await _existing_store(tx, store_id, lock=True)
             metadata = await tx.get_metadata(store_id)
@@ -168,7 +168,12 @@ class CredentialService:
         correlation_id: str | None,
         causation_id: UUID | None,
     ) -> None:
-        await self.secret_store.destroy(store.store_id)
+        if reason == "store_deleted":
+            await self.secret_store.destroy(store.store_id)  # store ids are never reused
+        else:
+            # The store lives on: its next credentials must get a higher version than the
+            # deletion announced, or consumers ("higher version wins") would ignore them.
+            await self.secret_store.destroy_versions(store.store_id)
         if metadata is not None:
             await tx.delete_metadata(store.store_id)
             await tx.publish(
