@@ -70,7 +70,8 @@ class MemoryStores:
     async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
         """See StoreRepository."""
         held = self._w.db.credentials.get(store_id)
-        if held is not None and held.version >= view.version:
+        deletion_wins = view.deleted and held is not None and not held.deleted
+        if held is not None and held.version >= view.version and not deletion_wins:
             return False
         self._w.db.credentials[store_id] = view
         return True

@@ -37,9 +37,10 @@ class PgStores:
     def __init__(self, conn: Conn, schema: str) -> None:
         self._conn = conn
         self._api_statuses = ApiStatusProjection(schema, "api_statuses")
-        # A deletion counts only with a higher version, like any change (catalog-sync differs).
+        # A deletion carries the last write's version: it must apply anyway, so the cached
+        # credentials are dropped (like catalog-sync).
         self._credential_versions = CredentialVersionProjection(
-            schema, "credential_versions", deletion_always_applies=False
+            schema, "credential_versions", deletion_always_applies=True
         )
 
     async def get(self, store_id: str) -> StoreProfile | None:

@@ -54,7 +54,7 @@ class StoreRepository(Protocol):
         """Keep the status if it was checked later than the one held; True if applied."""
 
     async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
-        """Keep the credential version if newer; True if applied."""
+        """Keep a newer credential version, or a deletion over live ones; True if applied."""
 
     async def store_ids(self) -> list[str]:
         """Every projected store."""

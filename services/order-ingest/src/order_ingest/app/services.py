@@ -88,7 +88,7 @@ async def apply_api_status(payload: ApiStatusChanged, uow: UnitOfWork) -> bool:
 async def apply_credentials(
     payload: CredentialsChanged, uow: UnitOfWork, adapters: AdapterProvider
 ) -> bool:
-    """Keep the latest credential version and drop cached credentials when it grows."""
+    """Keep the latest credential version (or a deletion); drop cached credentials if applied."""
     view = CredentialsView(payload.version, payload.deleted, payload.changed_at)
     async with uow:
         applied = await uow.stores.record_credentials(payload.store_id, view)

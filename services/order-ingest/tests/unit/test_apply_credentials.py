@@ -1,0 +1,54 @@
+"""Credential versions from credential-vault: which changes apply and drop cached credentials."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
+from order_ingest.app.services import apply_credentials
+
+from kervan_contracts.credentials.v1 import CredentialsChanged
+from kervan_contracts.identifiers import Platform
+
+from .builders import T0
+from .fakes import FakeAdapters
+
+
+def changed(version: int, *, deleted: bool = False, minutes: int = 0) -> CredentialsChanged:
+    return CredentialsChanged(
+        store_id="s1",
+        platform=Platform.TRENDYOL,
+        version=version,
+        changed_at=T0 + timedelta(minutes=minutes),
+        deleted=deleted,
+    )
+
+
+async def test_deletion_with_the_last_writes_version_applies_and_drops_the_adapter() -> None:
+    db, adapters = MemoryDatabase(), FakeAdapters({})
+    assert await apply_credentials(changed(2), MemoryUnitOfWork(db), adapters)
+    # credential-vault announces a deletion with the version of the last write.
+    assert await apply_credentials(
+        changed(2, deleted=True, minutes=1), MemoryUnitOfWork(db), adapters
+    )
+    assert db.credentials["s1"].deleted
+    assert adapters.invalidated == ["s1", "s1"]
+
+
+async def test_credentials_entered_again_after_a_deletion_apply() -> None:
+    db, adapters = MemoryDatabase(), FakeAdapters({})
+    await apply_credentials(changed(2), MemoryUnitOfWork(db), adapters)
+    await apply_credentials(changed(2, deleted=True, minutes=1), MemoryUnitOfWork(db), adapters)
+    assert await apply_credentials(changed(3, minutes=2), MemoryUnitOfWork(db), adapters)
+    assert not db.credentials["s1"].deleted
+    assert adapters.invalidated == ["s1", "s1", "s1"]
+
+
+async def test_replays_change_nothing() -> None:
+    db, adapters = MemoryDatabase(), FakeAdapters({})
+    await apply_credentials(changed(3), MemoryUnitOfWork(db), adapters)
+    await apply_credentials(changed(3, deleted=True, minutes=1), MemoryUnitOfWork(db), adapters)
+    for replay in (changed(2), changed(3), changed(3, deleted=True, minutes=1)):
+        assert not await apply_credentials(replay, MemoryUnitOfWork(db), adapters)
+    assert db.credentials["s1"].deleted
+    assert adapters.invalidated == ["s1", "s1"]
