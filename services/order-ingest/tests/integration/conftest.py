@@ -96,6 +96,17 @@ def store_events(recorder: EventRecorder, store_id: str) -> list[tuple[str, dict
 
 
 @pytest.fixture
+async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the migrated schema, closed after the test."""
+    await migrate(pg_dsn, SCHEMA, migration_set())
+    pool = await create_pool(PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA))
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
 async def env(
     pg_dsn: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
 ) -> AsyncIterator[Env]:

@@ -8,23 +8,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from order_ingest.app.services import apply_credentials
-from order_ingest.bootstrap import PostgresUnitOfWorkFactory, migration_set
-from pydantic import SecretStr
+from order_ingest.bootstrap import PostgresUnitOfWorkFactory
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.identifiers import Platform
-from kervan_servicekit import Outbox, PostgresSettings, create_pool, migrate
+from kervan_servicekit import Outbox
 
 from ..unit.fakes import FakeAdapters  # noqa: TID252 - shared fake
 from .conftest import SCHEMA
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> asyncpg.Pool:
-    await migrate(pg_dsn, SCHEMA, migration_set())
-    return await create_pool(PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA))
 
 
 async def test_deletion_and_credentials_entered_again_apply_replays_do_not(
@@ -44,18 +37,15 @@ async def test_deletion_and_credentials_entered_again_apply_replays_do_not(
             deleted=deleted,
         )
 
-    try:
-        assert await apply_credentials(changed(2), uow(), adapters)
-        # credential-vault announces a deletion with the version of the last write.
-        assert await apply_credentials(changed(2, deleted=True, minutes=1), uow(), adapters)
-        assert not await apply_credentials(changed(2, deleted=True, minutes=1), uow(), adapters)
-        assert await apply_credentials(changed(3, minutes=2), uow(), adapters)
-        assert not await apply_credentials(changed(3, minutes=2), uow(), adapters)
-        held = await pool.fetchrow(
-            "SELECT version, deleted FROM credential_versions WHERE store_id = $1", store_id
-        )
-        assert held is not None
-        assert (held["version"], held["deleted"]) == (3, False)
-        assert adapters.invalidated == [store_id] * 3
-    finally:
-        await pool.close()
+    assert await apply_credentials(changed(2), uow(), adapters)
+    # credential-vault announces a deletion with the version of the last write.
+    assert await apply_credentials(changed(2, deleted=True, minutes=1), uow(), adapters)
+    assert not await apply_credentials(changed(2, deleted=True, minutes=1), uow(), adapters)
+    assert await apply_credentials(changed(3, minutes=2), uow(), adapters)
+    assert not await apply_credentials(changed(3, minutes=2), uow(), adapters)
+    held = await pool.fetchrow(
+        "SELECT version, deleted FROM credential_versions WHERE store_id = $1", store_id
+    )
+    assert held is not None
+    assert (held["version"], held["deleted"]) == (3, False)
+    assert adapters.invalidated == [store_id] * 3
