@@ -66,23 +66,23 @@ class ApiStatusProjection:
 
 
 class CredentialVersionProjection:
-    """A table `(store_id PRIMARY KEY, version, deleted, changed_at)` (never secret material): a
-    change replaces the one held when its version is higher.
+    """A table `(store_id PRIMARY KEY, version, deleted, changed_at)` (never secret material).
 
-    `deletion_always_applies`: credential-vault publishes a deletion with the version of the
-    last write, so a higher version alone never records it; a service that must see deletions
-    says so (a deletion then applies over a row not yet deleted, whatever its version).
+    A change replaces the one held when its version is higher. credential-vault publishes a
+    deletion with the version of the last write (versions keep growing across a deletion), so
+    a deletion also replaces live credentials of the same or a lower version; a replayed older
+    deletion never wins over credentials entered after it.
     """
 
-    def __init__(self, schema: str, table: str, *, deletion_always_applies: bool) -> None:
+    def __init__(self, schema: str, table: str) -> None:
         name = f"{quote_ident(schema)}.{quote_ident(table)}"
-        deletion = " OR (EXCLUDED.deleted AND NOT held.deleted)" if deletion_always_applies else ""
         self._record_sql = f"""
             INSERT INTO {name} AS held (store_id, version, deleted, changed_at)
             VALUES ($1, $2, $3, $4)
             ON CONFLICT (store_id) DO UPDATE SET version = EXCLUDED.version,
                 deleted = EXCLUDED.deleted, changed_at = EXCLUDED.changed_at
-            WHERE held.version < EXCLUDED.version{deletion}
+            WHERE held.version < EXCLUDED.version
+                OR (EXCLUDED.deleted AND NOT held.deleted AND held.version = EXCLUDED.version)
             RETURNING true
             """
 

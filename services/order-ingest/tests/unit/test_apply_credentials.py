@@ -52,3 +52,14 @@ async def test_replays_change_nothing() -> None:
         assert not await apply_credentials(replay, MemoryUnitOfWork(db), adapters)
     assert db.credentials["s1"].deleted
     assert adapters.invalidated == ["s1", "s1"]
+
+
+async def test_an_older_deletion_replayed_never_wins_over_newer_credentials() -> None:
+    db, adapters = MemoryDatabase(), FakeAdapters({})
+    for event in (changed(2), changed(2, deleted=True, minutes=1), changed(3, minutes=2)):
+        await apply_credentials(event, MemoryUnitOfWork(db), adapters)
+    assert not await apply_credentials(
+        changed(2, deleted=True, minutes=1), MemoryUnitOfWork(db), adapters
+    )
+    assert (db.credentials["s1"].version, db.credentials["s1"].deleted) == (3, False)
+    assert adapters.invalidated == ["s1", "s1", "s1"]

@@ -110,9 +110,8 @@ class PostgresUnitOfWork:
         self._outbox = outbox
         self._producer = producer
         self._api_status = ApiStatusProjection(outbox.schema, "api_status")
-        # catalog-sync records a deletion whatever its version (order-ingest does not).
         self._credential_versions = CredentialVersionProjection(
-            outbox.schema, "credential_versions", deletion_always_applies=True
+            outbox.schema, "credential_versions"
         )
         self._conn: Any = None
         self._tx: Any = None

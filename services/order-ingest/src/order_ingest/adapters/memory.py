@@ -70,7 +70,11 @@ class MemoryStores:
     async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
         """See StoreRepository."""
         held = self._w.db.credentials.get(store_id)
-        deletion_wins = view.deleted and held is not None and not held.deleted
+        # As servicekit's CredentialVersionProjection: a higher version wins, and a deletion
+        # (published with the last write's version) wins over live credentials of that version.
+        deletion_wins = (
+            view.deleted and held is not None and not held.deleted and held.version == view.version
+        )
         if held is not None and held.version >= view.version and not deletion_wins:
             return False
         self._w.db.credentials[store_id] = view

@@ -37,11 +37,7 @@ class PgStores:
     def __init__(self, conn: Conn, schema: str) -> None:
         self._conn = conn
         self._api_statuses = ApiStatusProjection(schema, "api_statuses")
-        # A deletion carries the last write's version: it must apply anyway, so the cached
-        # credentials are dropped (like catalog-sync).
-        self._credential_versions = CredentialVersionProjection(
-            schema, "credential_versions", deletion_always_applies=True
-        )
+        self._credential_versions = CredentialVersionProjection(schema, "credential_versions")
 
     async def get(self, store_id: str) -> StoreProfile | None:
         """See StoreRepository."""
