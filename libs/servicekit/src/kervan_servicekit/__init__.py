@@ -24,7 +24,7 @@ from kervan_servicekit.migrations import (
 )
 from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRelay
 from kervan_servicekit.retry import RetryPolicy
-from kervan_servicekit.runtime import Lifecycle, create_pool, run_service
+from kervan_servicekit.runtime import Lifecycle, create_pool, freeze_startup_heap, run_service
 from kervan_servicekit.settings import (
     KafkaSettings,
     OutboxSettings,
@@ -62,6 +62,7 @@ __all__ = [
     "create_pool",
     "dead_letter_topic",
     "ensure_topics",
+    "freeze_startup_heap",
     "get_logger",
     "is_permanent",
     "kafka_check",

@@ -8,6 +8,7 @@ within `graceful_timeout`) → the pool and other resources close.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -31,6 +32,21 @@ if TYPE_CHECKING:
     from kervan_servicekit.outbox import OutboxRelay
 
 logger = logging.getLogger("kervan.servicekit.runtime")
+
+
+def freeze_startup_heap(thresholds: tuple[int, int, int] | None = None) -> None:
+    """Keep what start-up built out of every later garbage collection; optionally collect
+    less often from then on (`gc.set_threshold`).
+
+    The app, routes, schemas, validators and clients live as long as the process (about
+    110,000 objects in store-registry): without this every full collection walks them all,
+    pauses of up to 300 ms measured under load. Objects created afterwards are collected as
+    usual. Call it once start-up is done (inside the lifespan, before serving).
+    """
+    gc.collect()
+    gc.freeze()
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
 
 
 async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
