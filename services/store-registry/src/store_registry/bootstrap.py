@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from kervan_contracts.topics import TOPICS, dlq_topic
 from kervan_servicekit.auth import Authenticator
@@ -26,8 +26,10 @@ from kervan_servicekit.topics import ensure_topics
 from store_registry import __version__
 from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
 from store_registry.adapters.postgres import PgUnitOfWork, PgUnitOfWorkFactory, open_pool
+from store_registry.adapters.store_listener import StoreChangeListener
+from store_registry.app.read_model import StoreReadModel
 from store_registry.app.services import Collaborators
-from store_registry.entrypoints.api import ApiDependencies, create_app
+from store_registry.entrypoints.api import ApiDependencies, create_app, render_store
 from store_registry.entrypoints.consumer import register_api_status_consumer
 from store_registry.settings import StoreRegistrySettings
 
@@ -70,6 +72,15 @@ class _PoolHolder:
         if self.factory is None:
             raise RuntimeError("the database pool is not open yet")
         return self.factory(read_only=read_only)
+
+
+def _read_model_check(model: StoreReadModel) -> Callable[[], Awaitable[None]]:
+    # Informational: without the model the process still answers, from the database.
+    async def check() -> None:
+        if not model.ready:
+            raise RuntimeError("not loaded: reads go to the database")
+
+    return check
 
 
 def build_app(
@@ -115,6 +126,16 @@ def build_app(
         producer_factory=producer_factory,
     )
 
+    read_model = StoreReadModel(render_store) if settings.read_model else None
+    if read_model is not None:
+        stores_held = Gauge(
+            f"{metric_prefix(settings.service_name)}_read_model_stores",
+            "Stores this process answers reads for from memory (0 while it reads from the "
+            "database: not loaded yet, or its LISTEN connection was lost).",
+            registry=registry,
+        )
+        stores_held.set_function(lambda: len(read_model) if read_model.ready else 0)
+
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await migrate_database(settings)
@@ -128,7 +149,20 @@ def build_app(
         health.add_check("postgres", postgres_check(pool))
         health.add_check("kafka", kafka_check(broker))
         health.add_check("outbox_relay", relay_check(relay), informational=True)
-        lifecycle = Lifecycle(health=health, broker=broker, relay=relay, pool=pool)
+        closers = []
+        if read_model is not None:
+            listener = StoreChangeListener(
+                read_model,
+                dsn=settings.postgres.dsn.get_secret_value(),
+                schema=settings.db_schema,
+                pool=pool,
+                reconnect_seconds=settings.read_model_reconnect_seconds,
+            )
+            _app.state.store_listener = listener
+            await listener.start()
+            closers.append(listener.stop)
+            health.add_check("store_read_model", _read_model_check(read_model), informational=True)
+        lifecycle = Lifecycle(health=health, broker=broker, relay=relay, pool=pool, closers=closers)
         async with lifecycle.lifespan():
             freeze_startup_heap()
             yield
@@ -142,6 +176,7 @@ def build_app(
         health=health,
         lifespan=lifespan,
         metric_prefix=metric_prefix(settings.service_name),
+        read_model=read_model,
     )
     app = create_app(deps)
     app.state.health = health

@@ -59,6 +59,17 @@ class StoreRegistrySettings(ServiceSettings):
         "`/metrics` then shows the one process that answered. 1 in containers (scale with "
         "replicas); 2 on a small host where one Python process cannot keep up with the CPUs.",
     )
+    read_model: bool = Field(
+        default=True,
+        description="Answer GET of a store and the listing from an in-memory copy of the stores "
+        "kept current by PostgreSQL LISTEN/NOTIFY (false: every read queries PostgreSQL).",
+    )
+    read_model_reconnect_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Wait before listening again after the read model's connection was lost "
+        "(reads go to PostgreSQL meanwhile).",
+    )
     create_topics: bool = Field(
         default=True, description="Create missing topics (compacted) at start."
     )

@@ -62,6 +62,43 @@ async def get_store(uow: UnitOfWork, store_id: str) -> StoreView:
     return view
 
 
+def store_query(
+    *,
+    limit: int,
+    cursor: str | None = None,
+    platform: Platform | None = None,
+    status: StoreStatus | None = None,
+    api_status: ApiStatus | None = None,
+    text: str | None = None,
+) -> StoreQuery:
+    """The listing's query: `limit + 1` rows after the cursor's position (InvalidCursor)."""
+    after: tuple[datetime, str] | None = None
+    if cursor is not None:
+        created, store_id = decode_cursor(cursor, (str, str))
+        try:
+            after = (datetime.fromisoformat(str(created)), str(store_id))
+        except ValueError as exc:
+            raise InvalidCursor("the cursor is malformed; start again without one") from exc
+        if after[0].tzinfo is None:
+            raise InvalidCursor("the cursor is malformed; start again without one")
+    return StoreQuery(
+        limit=limit + 1,
+        platform=platform,
+        status=status,
+        api_status=api_status,
+        text=text.strip() if text and text.strip() else None,
+        after=after,
+    )
+
+
+def next_store_cursor(views: list[StoreView], limit: int) -> str | None:
+    """The cursor after the last of `limit` views, when a `limit + 1`-th was found."""
+    if len(views) <= limit:
+        return None
+    last = views[limit - 1].state
+    return encode_cursor(last.created_at.isoformat(), last.id)
+
+
 async def list_stores(
     uow: UnitOfWork,
     *,
@@ -73,31 +110,17 @@ async def list_stores(
     text: str | None = None,
 ) -> Page[StoreView]:
     """Stores matching the filters, oldest first, `limit` per page."""
-    after: tuple[datetime, str] | None = None
-    if cursor is not None:
-        created, store_id = decode_cursor(cursor, (str, str))
-        try:
-            after = (datetime.fromisoformat(str(created)), str(store_id))
-        except ValueError as exc:
-            raise InvalidCursor("the cursor is malformed; start again without one") from exc
-        if after[0].tzinfo is None:
-            raise InvalidCursor("the cursor is malformed; start again without one")
-    query = StoreQuery(
-        limit=limit + 1,
+    query = store_query(
+        limit=limit,
+        cursor=cursor,
         platform=platform,
         status=status,
         api_status=api_status,
-        text=text.strip() if text and text.strip() else None,
-        after=after,
+        text=text,
     )
     async with uow:
         views = await uow.stores.list_views(query)
-    next_cursor = None
-    if len(views) > limit:
-        views = views[:limit]
-        last = views[-1].state
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
-    return Page(views, next_cursor)
+    return Page(views[:limit], next_store_cursor(views, limit))
 
 
 async def store_audit(

@@ -35,11 +35,13 @@ from store_registry.app.commands import (
     UpdateStore,
 )
 from store_registry.app.ports import StoreView, UnitOfWorkFactory
+from store_registry.app.read_model import StoreReadModel
 from store_registry.app.services import Collaborators
 from store_registry.domain.access import PERMISSIONS, Permission
 from store_registry.domain.errors import DomainError, PreconditionRequired
 from store_registry.domain.references import ReferenceKind
 from store_registry.entrypoints.errors import STATUS_OF
+from store_registry.entrypoints.fast_reads import ReadYourWritesMiddleware, read_routes
 from store_registry.entrypoints.middleware import RequestContextMiddleware
 from store_registry.entrypoints.schemas import (
     AuditEntryOut,
@@ -82,6 +84,8 @@ class ApiDependencies:
     health: HealthEndpoints | None = None
     lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None
     metric_prefix: str = "kervan_store_registry"
+    read_model: StoreReadModel | None = None
+    """When set, GET of a store and the listing are answered from it (`fast_reads`)."""
 
 
 _READ_ERRORS = error_docs(
@@ -528,6 +532,15 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
     return router
 
 
+def _route_of(endpoint: Callable[..., Any]) -> APIRoute:
+    return next(r for r in stores.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
+def render_store(view: StoreView) -> bytes:
+    """A store's JSON as GET of the store renders it (what the read model keeps)."""
+    return StoreOut.of(view).model_dump_json().encode()
+
+
 def create_app(deps: ApiDependencies) -> FastAPI:
     """The ASGI app: API routes, error handlers, health and metrics, middleware."""
     app = FastAPI(
@@ -557,6 +570,16 @@ def create_app(deps: ApiDependencies) -> FastAPI:
         app.router.routes.extend(router.routes)
     if deps.health is not None:
         app.router.routes.extend(deps.health.starlette_routes())
+    if deps.read_model is not None:
+        fast = read_routes(
+            deps.read_model,
+            deps.auth,
+            get_route=_route_of(get_store),
+            list_route=_route_of(list_stores),
+            max_page=MAX_PAGE_SIZE,
+        )
+        app.router.routes[:0] = fast
+        app.add_middleware(ReadYourWritesMiddleware, model=deps.read_model)
     app.add_middleware(RequestContextMiddleware, registry=deps.registry, prefix=deps.metric_prefix)
     app.add_middleware(BodyLimitMiddleware, max_bytes=deps.max_body_bytes)
     return app

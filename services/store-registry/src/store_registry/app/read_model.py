@@ -1,0 +1,122 @@
+"""Per-process read model of the stores: every store's view and its rendered JSON, in memory.
+
+No I/O here: `adapters.store_listener` fills it from PostgreSQL and keeps it current from the
+tables' NOTIFY triggers. A read it cannot answer for sure (not loaded, a store this process
+just wrote and has not re-read yet, a store it does not hold) returns None and the caller asks
+the database, so the model can only make a read faster, never different.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from store_registry.app.ports import StoreQuery, StoreView
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEntry:
+    """One store as the API renders it: the view, its JSON body and its ETag."""
+
+    view: StoreView
+    body: bytes
+    etag: bytes
+
+
+class StoreReadModel:
+    """Every store's view, ordered like the listing (creation time, then id)."""
+
+    def __init__(self, render: Callable[[StoreView], bytes]) -> None:
+        self._render = render
+        self._entries: dict[str, StoreEntry] = {}
+        self._order: list[tuple[datetime, str]] = []
+        self._dirty: dict[str, int] = {}
+        self._marks = itertools.count(1)
+        self.ready = False
+        self.on_dirty: Callable[[str], None] | None = None
+        """Told of a store marked dirty (the listener re-reads it)."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget everything; reads go to the database until `load`."""
+        self.ready = False
+        self._entries.clear()
+        self._order.clear()
+        self._dirty.clear()
+
+    def load(self, views: Iterable[StoreView]) -> None:
+        """Replace the content with `views` (every store) and start answering reads."""
+        self.clear()
+        for view in views:
+            self._entries[view.state.id] = self._entry(view)
+        self._order = sorted((e.view.state.created_at, i) for i, e in self._entries.items())
+        self.ready = True
+
+    def mark_dirty(self, store_id: str) -> None:
+        """This process wrote `store_id`: read it from the database until it is re-read."""
+        self._dirty[store_id] = next(self._marks)
+        if self.on_dirty is not None:
+            self.on_dirty(store_id)
+
+    def marks(self, store_ids: Iterable[str]) -> dict[str, int | None]:
+        """The dirty marks of `store_ids` before they are re-read (see `apply`)."""
+        return {store_id: self._dirty.get(store_id) for store_id in store_ids}
+
+    def apply(self, marks: dict[str, int | None], views: dict[str, StoreView]) -> None:
+        """Stores re-read from the database after `marks` was taken: absent from `views` = gone.
+
+        A dirty mark is cleared only when it is the one taken before the re-read, i.e. the
+        re-read started after this process's write.
+        """
+        for store_id, mark in marks.items():
+            view = views.get(store_id)
+            old = self._entries.pop(store_id, None)
+            if old is not None:
+                self._remove_key((old.view.state.created_at, store_id))
+            if view is not None:
+                self._entries[store_id] = self._entry(view)
+                bisect.insort(self._order, (view.state.created_at, store_id))
+            if mark is not None and self._dirty.get(store_id) == mark:
+                del self._dirty[store_id]
+
+    def get(self, store_id: str) -> StoreEntry | None:
+        """The store, or None when the database must answer (also when there is no such store)."""
+        if not self.ready or store_id in self._dirty:
+            return None
+        return self._entries.get(store_id)
+
+    def page(self, query: StoreQuery) -> list[StoreEntry] | None:
+        """Up to `query.limit` stores matching the filters after the keyset position, or None.
+
+        None (ask the database) while not loaded, while a store written here is not re-read,
+        and for the text filter: `ILIKE` follows the database's case rules, not Python's.
+        """
+        if not self.ready or self._dirty or query.text is not None:
+            return None
+        start = 0 if query.after is None else bisect.bisect_right(self._order, query.after)
+        found: list[StoreEntry] = []
+        for key in itertools.islice(self._order, start, None):
+            entry = self._entries[key[1]]
+            state = entry.view.state
+            if (
+                (query.platform is None or state.platform is query.platform)
+                and (query.status is None or state.status is query.status)
+                and (query.api_status is None or entry.view.api_status.status is query.api_status)
+            ):
+                found.append(entry)
+                if len(found) == query.limit:
+                    break
+        return found
+
+    def _entry(self, view: StoreView) -> StoreEntry:
+        return StoreEntry(view, self._render(view), f'"{view.state.version}"'.encode())
+
+    def _remove_key(self, key: tuple[datetime, str]) -> None:
+        index = bisect.bisect_left(self._order, key)
+        if index < len(self._order) and self._order[index] == key:
+            del self._order[index]

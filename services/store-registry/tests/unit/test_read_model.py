@@ -1,0 +1,107 @@
+"""The read model alone: dirty marks, re-reads, ordering and keyset pages."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from store_registry.app.ports import StoreQuery, StoreView
+from store_registry.app.read_model import StoreReadModel
+from store_registry.domain.api_status import ApiStatusView
+from store_registry.domain.model import OrderSettings, ProductSettings, StoreState
+
+from kervan_contracts.identifiers import Platform
+from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def view(store_id: str, seconds: int, version: int = 1, title: str = "Shop") -> StoreView:
+    state = StoreState(
+        id=store_id,
+        title=title,
+        platform=Platform.TRENDYOL,
+        status=StoreStatus.ACTIVE,
+        test_mode=False,
+        store_url=None,
+        products=ProductSettings(None, None, None, False, AutoUpdateType.STOCK),
+        orders=OrderSettings(False, None, None, False),
+        version=version,
+        created_at=T0 + timedelta(seconds=seconds),
+        updated_at=T0,
+    )
+    return StoreView(state, ApiStatusView.unknown())
+
+
+def model_of(*views: StoreView) -> StoreReadModel:
+    model = StoreReadModel(lambda v: f"{v.state.id}:{v.state.version}".encode())
+    model.load(views)
+    return model
+
+
+def ids(model: StoreReadModel, query: StoreQuery) -> list[str]:
+    page = model.page(query)
+    assert page is not None
+    return [e.view.state.id for e in page]
+
+
+def test_nothing_is_answered_before_load_or_after_clear() -> None:
+    model = StoreReadModel(lambda v: b"")
+    assert model.get("a") is None
+    assert model.page(StoreQuery(limit=5)) is None
+    model.load([view("a", 1)])
+    assert model.get("a") is not None
+    model.clear()
+    assert model.get("a") is None
+    assert model.page(StoreQuery(limit=5)) is None
+
+
+def test_entries_carry_body_and_etag() -> None:
+    entry = model_of(view("a", 1, version=7)).get("a")
+    assert entry is not None
+    assert (entry.body, entry.etag) == (b"a:7", b'"7"')
+
+
+def test_pages_follow_creation_then_id_after_the_keyset_position() -> None:
+    model = model_of(view("c", 2), view("b", 1), view("a", 2), view("d", 3))
+    assert ids(model, StoreQuery(limit=10)) == ["b", "a", "c", "d"]
+    assert ids(model, StoreQuery(limit=2)) == ["b", "a"]
+    assert ids(model, StoreQuery(limit=10, after=(T0 + timedelta(seconds=2), "a"))) == ["c", "d"]
+
+
+def test_text_filter_and_dirty_stores_go_to_the_database() -> None:
+    model = model_of(view("a", 1))
+    assert model.page(StoreQuery(limit=5, text="shop")) is None
+    model.mark_dirty("a")
+    assert model.get("a") is None
+    assert model.page(StoreQuery(limit=5)) is None
+
+
+def test_a_dirty_mark_is_cleared_only_by_a_re_read_started_after_it() -> None:
+    told: list[str] = []
+    model = model_of(view("a", 1))
+    model.on_dirty = told.append
+    early = model.marks(["a"])  # a re-read that started before the write
+    model.mark_dirty("a")
+    assert told == ["a"]
+    model.apply(early, {"a": view("a", 1)})
+    assert model.get("a") is None
+    later = model.marks(["a"])
+    model.apply(later, {"a": view("a", 1, version=2)})
+    entry = model.get("a")
+    assert entry is not None
+    assert entry.etag == b'"2"'
+
+
+def test_apply_adds_replaces_and_drops() -> None:
+    model = model_of(view("a", 1), view("b", 2))
+    model.apply(
+        model.marks(["a", "b", "c"]),
+        {"a": dataclasses.replace(view("a", 1, version=3)), "c": view("c", 0)},
+    )
+    assert model.get("b") is None
+    assert len(model) == 2
+    assert ids(model, StoreQuery(limit=10)) == ["c", "a"]
+    entry = model.get("a")
+    assert entry is not None
+    assert entry.body == b"a:3"
