@@ -46,13 +46,14 @@ Runner = Callable[..., Any]
 async def run_service(
     service_settings: StoreRegistrySettings, kafka_bootstrap: str
 ) -> AsyncIterator[Runner]:
-    """`async with run_service(producer_factory=None) as (app, client):` runs one instance."""
+    """`async with run_service(producer_factory=None, settings=None) as (app, client):` runs one."""
 
     @asynccontextmanager
     async def run(
         producer_factory: Callable[[], ProducerLike] | None = None,
+        settings: StoreRegistrySettings | None = None,
     ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-        app = build_app(service_settings, producer_factory=producer_factory)
+        app = build_app(settings or service_settings, producer_factory=producer_factory)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://sr") as client:

@@ -122,7 +122,9 @@ class StoreChangeListener:
             try:
                 if self._conn is None or self._conn.is_closed():
                     self.model.clear()
-                    await self._close()
+                    if self._conn is not None:  # lost, not a requested reload: back off
+                        await self._close()
+                        await asyncio.sleep(self._reconnect_seconds)
                     await self._connect_and_load()
                 await self._wake.wait()
                 self._wake.clear()
@@ -145,7 +147,7 @@ class StoreChangeListener:
             return
         store_ids, self._pending = self._pending, set()
         if _EVERYTHING in store_ids:
-            await self._close()  # reconnect and reload from scratch
+            await self._close()  # `_conn` is None: the loop reconnects and reloads at once
             return
         marks = self.model.marks(store_ids)
         async with self._pool.acquire() as pooled:
