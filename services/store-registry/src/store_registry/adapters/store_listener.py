@@ -77,6 +77,8 @@ class StoreChangeListener:
     async def drop_connection(self) -> None:
         """Close the listening connection as if the server had dropped it (tests, operators)."""
         if self._conn is not None:
+            # asyncpg calls termination listeners on a later loop iteration: clear now.
+            self._lost(self._conn)
             await self._conn.close()
 
     def _enqueue(self, store_id: str) -> None:
