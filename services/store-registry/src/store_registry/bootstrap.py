@@ -67,11 +67,26 @@ class _PoolHolder:
     def __init__(self, settings: StoreRegistrySettings) -> None:
         self._settings = settings
         self.factory: PgUnitOfWorkFactory | None = None
+        self.read_model: StoreReadModel | None = None
 
     def __call__(self, *, read_only: bool = False) -> PgUnitOfWork:
         if self.factory is None:
             raise RuntimeError("the database pool is not open yet")
-        return self.factory(read_only=read_only)
+        uow = self.factory(read_only=read_only)
+        model = self.read_model
+        if model is not None and not read_only:
+            # Every store a commit of this process wrote is read from PostgreSQL here until
+            # the read model has re-read it, whoever committed (API, consumer, tests), so this
+            # process always reads its own writes.
+            commit = uow.commit
+
+            async def commit_and_mark() -> None:
+                await commit()
+                for store in uow.stores.seen:
+                    model.mark_dirty(store.id)
+
+            uow.commit = commit_and_mark  # type: ignore[method-assign]
+        return uow
 
 
 def _read_model_check(model: StoreReadModel) -> Callable[[], Awaitable[None]]:
@@ -127,6 +142,7 @@ def build_app(
     )
 
     read_model = StoreReadModel(render_store) if settings.read_model else None
+    uow.read_model = read_model
     if read_model is not None:
         stores_held = Gauge(
             f"{metric_prefix(settings.service_name)}_read_model_stores",
