@@ -22,7 +22,7 @@ from kervan_servicekit.migrations import (
     migrate,
     servicekit_migrations,
 )
-from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRelay
+from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRecord, OutboxRelay
 from kervan_servicekit.retry import RetryPolicy
 from kervan_servicekit.runtime import Lifecycle, create_pool, freeze_startup_heap, run_service
 from kervan_servicekit.settings import (
@@ -45,6 +45,7 @@ __all__ = [
     "MigrationSet",
     "Outbox",
     "OutboxMessage",
+    "OutboxRecord",
     "OutboxRelay",
     "OutboxSettings",
     "PermanentError",

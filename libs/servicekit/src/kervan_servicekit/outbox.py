@@ -7,6 +7,12 @@ connection dies). The active relay claims unpublished rows in id order, publishe
 order with an idempotent `acks=all` producer, awaits every confirm, then marks the rows
 published. Delivery is at-least-once: a crash between the confirm and the UPDATE re-publishes
 the rows, and consumers absorb the duplicate with their inbox.
+
+A service may hand the rows it has just committed to its own relay (`OutboxRelay.hand_off`):
+they are a cache of row contents only. The claim still decides what is unpublished and in
+which order (ids only, then the contents of the rows nobody handed over), so a handed row that
+was already published is dropped, and a row that was never handed (a crash after commit,
+another replica's row, a full cache) is read back as before.
 """
 
 # ruff: noqa: S608  (only the schema name is formatted in, always through quote_ident;
@@ -47,6 +53,21 @@ def notify_channel(schema: str) -> str:
 def relay_lock_name(schema: str) -> str:
     """Name hashed into the advisory lock that elects the active relay of a schema."""
     return f"kervan-outbox-relay:{schema}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A committed outbox row as the relay sends it (`payload` None: a tombstone)."""
+
+    id: int
+    topic: str
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    payload: bytes | None
+
+
+HANDOFF_CAPACITY_BATCHES = 4
+"""Handed rows kept at most, in claim batches; beyond it new ones are read back instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +224,20 @@ class OutboxRelay:
             f"SELECT id, topic, key, headers::text AS headers, payload FROM {s}.outbox "
             "WHERE published_at IS NULL ORDER BY id LIMIT $1"
         )
-        self._mark_sql = f"UPDATE {s}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+        self._claim_ids_sql = (
+            f"SELECT id FROM {s}.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
+        )
+        self._rows_sql = (
+            f"SELECT id, topic, key, headers::text AS headers, payload FROM {s}.outbox "
+            "WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
+        )
+        # Deleting writes no new version of the row (an UPDATE copies the payload and inserts
+        # into every index); the claim's "unpublished" stays "published_at IS NULL" either way.
+        self._mark_sql = (
+            f"DELETE FROM {s}.outbox WHERE id = ANY($1::bigint[])"
+            if settings.delete_published
+            else f"UPDATE {s}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+        )
         self._fail_sql = (
             f"UPDATE {s}.outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
         )
@@ -224,6 +258,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._active = False
         self._producer: ProducerLike | None = None
+        self._handed: dict[int, OutboxRecord] = {}
 
     @property
     def is_active(self) -> bool:
@@ -234,6 +269,21 @@ class OutboxRelay:
     def is_running(self) -> bool:
         """True while the relay task runs (active or standby)."""
         return self._task is not None and not self._task.done()
+
+    def hand_off(self, records: Iterable[OutboxRecord]) -> None:
+        """Rows this process has just committed: published without reading them back.
+
+        Call it after the commit only. A hint: while the relay is not active, or its cache is
+        full, the rows are ignored here and read from the table like any other.
+        """
+        if not self._active:
+            return
+        capacity = HANDOFF_CAPACITY_BATCHES * self.settings.batch_size
+        for record in records:
+            if len(self._handed) >= capacity:
+                break
+            self._handed[record.id] = record
+        self._wake.set()
 
     async def start(self) -> None:
         """Start the relay task; it becomes active once it holds the lock."""
@@ -309,6 +359,7 @@ class OutboxRelay:
             await self._publish_loop(conn)
         finally:
             self._active = False
+            self._handed.clear()
             self.metrics.outbox_relay_active.set(0)
             await self._drop_producer()
             # Closing the session releases the advisory lock for a standby relay.
@@ -366,35 +417,54 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), timeout=5)
 
+    async def _claim(self, conn: Connection) -> list[OutboxRecord]:
+        """The lowest unpublished rows in id order, contents from the hand-off when known."""
+        if not self._handed:
+            rows = await conn.fetch(self._claim_sql, self.settings.batch_size)
+            return [_record(row) for row in rows]
+        # Taken before the claim: each was committed before it, so the claim sees it unless it
+        # is published already (then it is dropped here, never sent twice by this path).
+        handed, self._handed = self._handed, {}
+        ids = await conn.fetch(self._claim_ids_sql, self.settings.batch_size)
+        missing = [row["id"] for row in ids if row["id"] not in handed]
+        read = (
+            {row["id"]: _record(row) for row in await conn.fetch(self._rows_sql, missing)}
+            if missing
+            else {}
+        )
+        records = []
+        for row in ids:
+            record = handed.pop(row["id"], None) or read.get(row["id"])
+            if record is not None:  # None: marked since the claim (another relay's last act)
+                records.append(record)
+        if len(ids) == self.settings.batch_size:
+            # Handed rows beyond a full claim wait for the next one (ids above these).
+            self._handed = handed | self._handed
+        return records
+
     async def _publish_batch(self, conn: Connection) -> int:
-        rows = await conn.fetch(self._claim_sql, self.settings.batch_size)
+        rows = await self._claim(conn)
         if not rows:
             return 0
         confirmed: list[int] = []
         try:
             async with asyncio.timeout(self.settings.publish_timeout_seconds):
                 producer = await self._ensure_producer()
-                futures = []
-                for row in rows:
-                    headers = [
-                        (name, str(value).encode())
-                        for name, value in json.loads(row["headers"]).items()
-                    ]
-                    payload = row["payload"]
-                    futures.append(
-                        await producer.send(
-                            row["topic"],
-                            # A row without payload is a tombstone: a null value.
-                            value=bytes(payload) if payload is not None else None,
-                            key=row["key"],
-                            headers=headers or None,
-                        )
+                futures = [
+                    await producer.send(
+                        row.topic,
+                        # A row without payload is a tombstone: a null value.
+                        value=row.payload,
+                        key=row.key,
+                        headers=row.headers or None,
                     )
+                    for row in rows
+                ]
                 # Confirms are awaited in id order; only the confirmed prefix is marked, so a
                 # failure never marks a row whose predecessor (same key) was not confirmed.
                 for row, future in zip(rows, futures, strict=True):
                     await future
-                    confirmed.append(row["id"])
+                    confirmed.append(row.id)
         except Exception as error:
             failed = rows[len(confirmed)]
             self.metrics.outbox_publish_failures.inc()
@@ -402,14 +472,14 @@ class OutboxRelay:
                 "outbox publish failed; rebuilding the producer",
                 extra={
                     "error_type": type(error).__name__,
-                    "outbox_id": failed["id"],
+                    "outbox_id": failed.id,
                     "confirmed": len(confirmed),
                 },
             )
             await self._drop_producer()
             await self._mark(conn, confirmed)
             message = f"{type(error).__name__}: {error}"[:_MAX_ERROR_CHARS]
-            await conn.execute(self._fail_sql, failed["id"], message)
+            await conn.execute(self._fail_sql, failed.id, message)
             raise _PublishFailedError from error
         await self._mark(conn, confirmed)
         return len(rows)
@@ -430,6 +500,17 @@ class OutboxRelay:
             self.metrics.outbox_cleaned.inc(deleted)
             if deleted < _CLEANUP_CHUNK:
                 return
+
+
+def _record(row: asyncpg.Record) -> OutboxRecord:
+    payload = row["payload"]
+    return OutboxRecord(
+        id=row["id"],
+        topic=row["topic"],
+        key=row["key"],
+        headers=[(name, str(value).encode()) for name, value in json.loads(row["headers"]).items()],
+        payload=bytes(payload) if payload is not None else None,
+    )
 
 
 class _PublishFailedError(Exception):

@@ -127,6 +127,13 @@ class OutboxSettings(BaseModel):
     retention_hours: float = Field(
         default=168.0, gt=0, description="Published rows older than this are deleted."
     )
+    delete_published: bool = Field(
+        default=False,
+        description=(
+            "Delete rows once Kafka confirmed them instead of marking them published and "
+            "keeping them for the retention (cheaper for PostgreSQL; Kafka keeps the events)."
+        ),
+    )
     cleanup_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often published rows are cleaned up."
     )

@@ -19,9 +19,9 @@ from kervan_contracts.envelope import Envelope
 from kervan_servicekit.broker import build_broker, subscriber_options
 from kervan_servicekit.inbox import Inbox
 from kervan_servicekit.metrics import ServiceMetrics
-from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRelay
+from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRecord, OutboxRelay
 from kervan_servicekit.retry import RetryPolicy
-from kervan_servicekit.settings import KafkaSettings
+from kervan_servicekit.settings import KafkaSettings, OutboxSettings
 from kervan_testkit.events import record_events
 
 pytestmark = pytest.mark.integration
@@ -261,3 +261,131 @@ async def test_a_tombstone_needs_the_business_transaction(db: asyncpg.Pool) -> N
     async with db.acquire() as conn:
         with pytest.raises(RuntimeError, match="inside the business transaction"):
             await Outbox(SCHEMA).add_tombstone(conn, "any-topic", "k")
+
+
+def _handed(row_id: int, message: OutboxMessage) -> OutboxRecord:
+    """The record a service hands over after its commit, marked so the test sees its path."""
+    _event_id, topic, key, headers, payload = Outbox._row(message)
+    header_list = [(name, str(value).encode()) for name, value in json.loads(str(headers)).items()]
+    assert isinstance(key, bytes)
+    assert isinstance(payload, bytes)
+    return OutboxRecord(row_id, str(topic), key, [*header_list, ("via", b"hand-off")], payload)
+
+
+async def _consume(bootstrap: str, topic: str, group: str, total: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    records: list[Any] = []
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(records) < total and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for batch in batches.values():
+                records += batch
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_handed_rows_publish_without_a_read_back_in_order_with_rows_never_handed(
+    make_relay: RelayFactory,
+    db: asyncpg.Pool,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., Awaitable[str]],
+    wait_until: WaitUntil,
+    status_envelope: StatusEnvelope,
+    unique_name: Callable[[str], str],
+) -> None:
+    keys, per_key, writers = 200, 10, 5
+    topic = await new_topic("handoff", partitions=3)
+    outbox = Outbox(SCHEMA)
+    # Small batches: most claims are full, so handed rows also wait behind a full claim.
+    relay = make_relay(
+        settings=OutboxSettings(
+            batch_size=50,
+            poll_interval_seconds=0.5,
+            lock_retry_seconds=0.2,
+            publish_timeout_seconds=10,
+            delete_published=True,
+        )
+    )
+    await relay.start()
+    await wait_until(lambda: _true(relay.is_active), what="relay active")
+
+    async def writer(worker: int) -> None:
+        own = [f"store-{k}" for k in range(worker, keys, writers)]
+        for seq in range(1, per_key + 1):
+            messages = [
+                OutboxMessage(topic, key, status_envelope(key, message=str(seq))) for key in own
+            ]
+            async with db.acquire() as conn, conn.transaction():
+                ids = await outbox.add_many(conn, messages)
+            # Every third transaction is not handed over (another replica's rows, a crash
+            # between commit and hand-off): the relay must read those back, in order.
+            if seq % 3:
+                relay.hand_off(_handed(i, m) for i, m in zip(ids, messages, strict=True))
+
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    await wait_until(lambda: _drained(db), what="outbox drained")
+    # A row handed over after it was published (id 1 is gone) is not sent again; a row of
+    # the same key written after it marks the point by which it would have been sent.
+    stale = OutboxMessage(topic, "store-0", status_envelope("store-0", message="0"))
+    relay.hand_off([_handed(1, stale)])
+    last = OutboxMessage(topic, "store-0", status_envelope("store-0", message=str(per_key + 1)))
+    async with db.acquire() as conn, conn.transaction():
+        await outbox.add_many(conn, [last])
+
+    total = keys * per_key + 1
+    records = await _consume(kafka_bootstrap, topic, unique_name("handoff-check"), total)
+
+    assert len(records) == total  # nothing lost, nothing twice
+    event_ids = [json.loads(r.value)["event_id"] for r in records]
+    assert len(set(event_ids)) == total
+    assert str(stale.envelope.event_id) not in event_ids
+    seen: dict[str, list[int]] = defaultdict(list)
+    via_hand_off = 0
+    for record in records:
+        seen[record.key.decode()].append(int(json.loads(record.value)["data"]["message"]))
+        via_hand_off += ("via", b"hand-off") in record.headers
+    # store-0's last row comes after the rest of its key; every key in order.
+    assert seen.pop("store-0") == list(range(1, per_key + 2))
+    assert {key: seqs for key, seqs in seen.items() if seqs != list(range(1, per_key + 1))} == {}
+    assert 0 < via_hand_off < total  # both paths were taken
+    # delete_published: a published row is gone, not rewritten.
+    assert await db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_a_hand_off_to_a_relay_that_is_not_active_is_read_back_instead(
+    make_relay: RelayFactory,
+    db: asyncpg.Pool,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., Awaitable[str]],
+    wait_until: WaitUntil,
+    status_envelope: StatusEnvelope,
+) -> None:
+    topic = await new_topic("handoff-standby", partitions=1)
+    message = OutboxMessage(topic, "store-s", status_envelope("store-s"))
+    async with db.acquire() as conn, conn.transaction():
+        [row_id] = await Outbox(SCHEMA).add_many(conn, [message])
+    relay = make_relay()
+    relay.hand_off([_handed(row_id, message)])  # not started: not the active relay
+
+    async with record_events(kafka_bootstrap, topic) as recorder:
+        await relay.start()
+        await wait_until(lambda: _drained(db), what="outbox drained")
+        [record] = await recorder.wait_for(1, timeout=20)
+
+    assert record.value["event_id"] == str(message.envelope.event_id)
+    assert "via" not in record.headers
+    # Without delete_published the row is kept, marked published.
+    assert await db.fetchval("SELECT published_at IS NOT NULL FROM outbox") is True
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -6,7 +6,7 @@ order, and stops in reverse.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from kervan_servicekit import (
     Lifecycle,
     MigrationSet,
     Outbox,
+    OutboxRecord,
     OutboxRelay,
     RetryPolicy,
     ServiceMetrics,
@@ -71,9 +72,14 @@ def migration_set() -> MigrationSet:
     return MigrationSet("order-ingest", load_migrations(MIGRATIONS_DIR))
 
 
-def uow_factory(pool: asyncpg.Pool, outbox: Outbox, producer: str) -> PostgresUnitOfWorkFactory:
-    """A factory of PostgreSQL units of work."""
-    return PostgresUnitOfWorkFactory(pool, outbox, producer)
+def uow_factory(
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    producer: str,
+    handoff: Callable[[Sequence[OutboxRecord]], None] | None = None,
+) -> PostgresUnitOfWorkFactory:
+    """A factory of PostgreSQL units of work (`handoff`: the relay's, see PostgresUnitOfWork)."""
+    return PostgresUnitOfWorkFactory(pool, outbox, producer, handoff)
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,10 @@ class PostgresUnitOfWorkFactory:
     pool: asyncpg.Pool
     outbox: Outbox
     producer: str
+    handoff: Callable[[Sequence[OutboxRecord]], None] | None = None
 
     def __call__(self) -> UnitOfWork:
-        return PostgresUnitOfWork(self.pool, self.outbox, self.producer)
+        return PostgresUnitOfWork(self.pool, self.outbox, self.producer, self.handoff)
 
 
 @dataclass
@@ -127,7 +134,17 @@ async def _assemble(shared: _Shared) -> tuple[Lifecycle, Runtime]:
     settings = shared.settings
     pg = settings.postgres
     pool = await create_pool(pg)
-    uow = uow_factory(pool, Outbox(pg.schema_name), settings.service_name)
+    relay = OutboxRelay(
+        dsn=pg.dsn.get_secret_value(),
+        schema=pg.schema_name,
+        service=settings.service_name,
+        bootstrap=settings.kafka.bootstrap,
+        settings=settings.outbox,
+        metrics=shared.metrics,
+    )
+    # Committed events go to this process's relay at once (when it is the active one): it
+    # publishes them without reading them back; the outbox table stays the source of truth.
+    uow = uow_factory(pool, Outbox(pg.schema_name), settings.service_name, relay.hand_off)
     http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     adapter_factory = shared.factory or AdapterFactory(MarketplaceSettings())
     vault = settings.vault
@@ -162,14 +179,6 @@ async def _assemble(shared: _Shared) -> tuple[Lifecycle, Runtime]:
     )
     register_consumers(
         broker, group=settings.service_name, uow=uow, adapters=adapters, clock=utc_now
-    )
-    relay = OutboxRelay(
-        dsn=pg.dsn.get_secret_value(),
-        schema=pg.schema_name,
-        service=settings.service_name,
-        bootstrap=settings.kafka.bootstrap,
-        settings=settings.outbox,
-        metrics=shared.metrics,
     )
     shared.health.add_check("kafka", kafka_check(broker))
     shared.health.add_check("postgres", postgres_check(pool))

@@ -31,6 +31,13 @@ class OrderOutboxSettings(OutboxSettings):
     batch_size: int = Field(
         default=ORDER_OUTBOX_BATCH, ge=1, description="Rows claimed and published per batch."
     )
+    delete_published: bool = Field(
+        default=True,
+        description=(
+            "Published rows are deleted (Kafka keeps the events; the orders table the state): "
+            "marking them rewrote every row."
+        ),
+    )
 
 
 class OrderIngestSettings(ServiceSettings):

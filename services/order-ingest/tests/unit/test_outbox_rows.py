@@ -48,6 +48,8 @@ def assert_row_matches_the_contract(event: EventPayload, occurred_at: datetime) 
     assert row[2] == key
     assert json.loads(row[3]) == json.loads(str(headers))
     assert row[4] == payload == serialize_envelope(envelope)
+    # The relay's hand-off carries the headers it would have read back from row[3].
+    assert row[5] == [(name, str(value).encode()) for name, value in json.loads(row[3]).items()]
 
 
 @settings(max_examples=100, deadline=None)

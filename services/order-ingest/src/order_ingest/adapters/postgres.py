@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -22,7 +22,7 @@ from kervan_contracts.orders.v1 import (
     OrderUpdated,
 )
 from kervan_contracts.registry import HEADER_EVENT_ID, HEADER_EVENT_TYPE, spec_of
-from kervan_servicekit import Outbox
+from kervan_servicekit import Outbox, OutboxRecord
 from kervan_servicekit.db import Connection as Conn
 from kervan_servicekit.migrations import quote_ident
 from kervan_servicekit.projections import ApiStatusProjection, CredentialVersionProjection
@@ -370,8 +370,9 @@ def outbox_row(
     occurred_at: datetime,
     event_id: uuid.UUID,
     order_json: OrderJson,
-) -> tuple[uuid.UUID, str, bytes, str, bytes]:
-    """(event_id, topic, key, headers, payload) of one event's outbox row.
+) -> tuple[uuid.UUID, str, bytes, str, bytes, list[tuple[str, bytes]]]:
+    """(event_id, topic, key, headers, payload) of one event's outbox row, plus the headers
+    as the relay sends them (`(name, value bytes)`, for the hand-off).
 
     The payload is the JSON `serialize_envelope(make_envelope(...))` gives, byte for byte (a
     unit test holds them equal), made without building and validating an `Envelope`: the
@@ -408,6 +409,7 @@ def outbox_row(
         payload.partition_key().encode(),
         orjson.dumps(headers).decode(),
         orjson.dumps(envelope, option=orjson.OPT_UTC_Z),
+        [(name, value.encode()) for name, value in headers.items()],
     )
 
 
@@ -417,7 +419,8 @@ class PgEvents:
     Rows as `Outbox.add_many` writes them (`outbox_row`), but in one statement per batch
     instead of one round trip per event: a batch of 100 orders carries a few hundred events.
     Ids are taken in the given order (`WITH ORDINALITY ... ORDER BY`), so the relay publishes
-    the events of one key in the order they were decided.
+    the events of one key in the order they were decided. The rows written are kept
+    (`written`) for the relay's hand-off after the commit.
     """
 
     def __init__(
@@ -427,6 +430,7 @@ class PgEvents:
         self._outbox = outbox
         self._producer = producer
         self._order_json = order_json or OrderJson()
+        self.written: list[OutboxRecord] = []
 
     async def add(self, payloads: Sequence[EventPayload], correlation_id: str) -> None:
         """See EventSink."""
@@ -446,7 +450,7 @@ class PgEvents:
             )
             for payload in payloads
         ]
-        await self._conn.execute(
+        inserted = await self._conn.fetch(
             f"""
             INSERT INTO {quote_ident(self._outbox.schema)}.outbox
                 (event_id, topic, key, headers, payload)
@@ -454,9 +458,18 @@ class PgEvents:
             FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
                 WITH ORDINALITY AS rows (e, t, k, h, p, n)
             ORDER BY n
+            RETURNING id
             """,  # noqa: S608 - the schema name is quoted; values are parameters
-            *(list(column) for column in zip(*rows, strict=True)),
+            *(list(column) for column in zip(*[row[:5] for row in rows], strict=True)),
         )
+        # Ids were taken in row order, whatever order RETURNING lists them in.
+        ids = sorted(record["id"] for record in inserted)
+        self.written += [
+            OutboxRecord(row_id, topic, key, header_list, payload)
+            for row_id, (_event_id, topic, key, _headers, payload, header_list) in zip(
+                ids, rows, strict=True
+            )
+        ]
         # Delivered at commit only, and folded into one per transaction by PostgreSQL.
         await self._conn.execute("SELECT pg_notify($1, '')", self._outbox.channel)
 
@@ -469,10 +482,19 @@ class PostgresUnitOfWork:
     ingest: PgIngestState
     events: PgEvents
 
-    def __init__(self, pool: asyncpg.Pool, outbox: Outbox, producer: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        outbox: Outbox,
+        producer: str,
+        handoff: Callable[[Sequence[OutboxRecord]], None] | None = None,
+    ) -> None:
+        """`handoff` receives the outbox rows of each committed transaction (the relay's
+        `hand_off`: published without being read back)."""
         self._pool = pool
         self._outbox = outbox
         self._producer = producer
+        self._handoff = handoff
         self._conn: Conn | None = None
         self._proxy: PoolConnectionProxy[asyncpg.Record] | None = None
         self._tx: Transaction | None = None
@@ -528,3 +550,6 @@ class PostgresUnitOfWork:
             raise RuntimeError("unit of work not entered")
         await self._tx.commit()
         self._committed = True
+        if self._handoff is not None and self.events.written:
+            self._handoff(self.events.written)
+            self.events.written = []
