@@ -83,7 +83,7 @@ class _PoolHolder:
             async def commit_and_mark() -> None:
                 await commit()
                 for store in uow.stores.seen:
-                    model.mark_dirty(store.id)
+                    model.mark_dirty(store.id, None if store.deleted else store.state)
 
             uow.commit = commit_and_mark  # type: ignore[method-assign]
         return uow
@@ -183,9 +183,12 @@ def build_app(
             freeze_startup_heap()
             yield
 
+    env = Collaborators(catalog=MarketplaceCatalog(), validate_store_url=validate_store_url)
+    if read_model is not None:
+        env = dataclasses.replace(env, known_store=read_model.state_at)
     deps = ApiDependencies(
         uow=uow,
-        env=Collaborators(catalog=MarketplaceCatalog(), validate_store_url=validate_store_url),
+        env=env,
         auth=Authenticator.from_settings(settings.tokens, settings.admin_token),
         registry=registry,
         max_body_bytes=settings.max_body_bytes,

@@ -105,3 +105,33 @@ def test_apply_adds_replaces_and_drops() -> None:
     entry = model.get("a")
     assert entry is not None
     assert entry.body == b"a:3"
+
+
+def test_state_at_answers_only_the_exact_version_held_also_while_dirty() -> None:
+    model = model_of(view("a", 1, version=3))
+    held = model.state_at("a", 3)
+    assert held is not None
+    assert held.version == 3
+    assert model.state_at("a", 2) is None
+    assert model.state_at("a", 4) is None
+    assert model.state_at("b", 1) is None
+    model.mark_dirty("a")
+    assert model.state_at("a", 3) is not None  # the write that trusts it checks the version
+
+
+def test_state_at_knows_what_this_process_committed_until_the_re_read() -> None:
+    model = model_of(view("a", 1, version=3))
+    committed = dataclasses.replace(view("a", 1, version=4, title="Mine").state)
+    model.mark_dirty("a", committed)
+    assert model.state_at("a", 4) is committed
+    assert model.state_at("a", 3) is not None  # still held in the entries too
+    # A mark without a state (the HTTP layer's) keeps the committed one.
+    model.mark_dirty("a")
+    assert model.state_at("a", 4) is committed
+    model.apply(model.marks(["a"]), {"a": view("a", 1, version=4, title="Mine")})
+    reread = model.state_at("a", 4)
+    assert reread is not None
+    assert reread is not committed
+    assert reread.title == "Mine"
+    model.clear()
+    assert model.state_at("a", 4) is None

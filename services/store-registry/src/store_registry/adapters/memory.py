@@ -52,7 +52,14 @@ class MemoryStores:
         self.db = db
         self.seen: list[Store] = []
 
-    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
+    async def get(
+        self,
+        store_id: str,
+        *,
+        references: Sequence[ReferenceUse] = (),
+        known: StoreState | None = None,
+    ) -> Store | None:
+        # Reading is free here, and this commit does not check versions: `known` is ignored.
         state = self.db.stores.get(store_id)
         if state is None:
             return None

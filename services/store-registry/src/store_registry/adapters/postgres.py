@@ -192,12 +192,29 @@ class PgStoreRepository:
         self.seen: list[Store] = []
         self.versions_read: dict[str, int] = {}
 
-    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
+    async def get(
+        self,
+        store_id: str,
+        *,
+        references: Sequence[ReferenceUse] = (),
+        known: StoreState | None = None,
+    ) -> Store | None:
         """Load for change (not locked: the commit checks the version read).
 
         `references` are checked for existence in the same statement (a column each), for
         `PgReferenceRepository.missing` of this unit of work to answer without a query.
+
+        With `known` nothing is read: the store starts from that state, the commit writes it
+        only if the row is still at `known.version`, the references count as present and the
+        foreign keys check them at commit, and the commit reads the API status back.
         """
+        if known is not None and known.id == store_id:
+            for use in references:
+                self._known_references[use] = True
+            store = Store(known)
+            self.versions_read[store_id] = known.version
+            self.seen.append(store)
+            return store
         checks = "".join(
             f", (SELECT true FROM {REFERENCE_TABLES[use.kind]} WHERE id = ${n}) AS ref{n}"
             for n, use in enumerate(references, start=2)
@@ -474,7 +491,9 @@ class PgUnitOfWork:
     one statement that writes them only if they are still at the version read (else
     `StoreChangedMeanwhile`, nothing written), with their audit rows, outbox rows and the
     relay's NOTIFY. A settings change is two round trips: the store read (with its API
-    status and whether the referenced items exist), and the commit. Other work (inbox
+    status and whether the referenced items exist), and the commit; one, the commit (which
+    then reads the API status back), when it starts from a state the process already holds
+    (`PgStoreRepository.get(known=...)`). Other work (inbox
     claims, the API status projection, reference list edits) opens a transaction at its
     first statement that needs one, and commit ends it.
     """
@@ -501,6 +520,7 @@ class PgUnitOfWork:
         self._proxy: PoolConnectionProxy | None = None
         self._conn: asyncpg.Connection | None = None
         self._tx: Transaction | None = None
+        self._statuses: dict[str, ApiStatusView | None] = {}
         self.correlation_id: str | None = None
 
     async def __aenter__(self) -> Self:
@@ -510,6 +530,7 @@ class PgUnitOfWork:
         conn = cast("asyncpg.Connection", proxy)
         self._proxy, self._conn, self._tx = proxy, conn, None
         statuses: dict[str, ApiStatusView | None] = {}
+        self._statuses = statuses
         known_references: dict[ReferenceUse, bool] = {}
         self.stores = PgStoreRepository(conn, statuses, known_references)
         self.references = PgReferenceRepository(conn, self._begin, known_references)
@@ -600,19 +621,44 @@ class PgUnitOfWork:
             notify = (
                 f", pg_notify({arg(self._outbox.channel)}, '')" if messages or tombstones else ""
             )
+            # A store loaded from a known state had its API status not read: read it here.
+            unread = [
+                s.id
+                for s in self.stores.seen
+                if s.id in self.stores.versions_read and s.id not in self._statuses
+            ]
+            status_of = (
+                f" FROM (SELECT 1) AS one LEFT JOIN api_statuses a ON a.store_id = {arg(unread[0])}"
+                if len(unread) == 1
+                else ""
+            )
+            columns = (
+                ", a.status AS api_status, a.reason_code AS api_reason_code,"
+                " a.message AS api_message, a.checked_at AS api_checked_at,"
+                " a.test_mode AS api_test_mode"
+                if status_of
+                else ""
+            )
             try:
-                wrote = await self._conn.fetchval(
-                    f"WITH {ctes} SELECT {wrote_all}{notify}", *arg.values
+                row = await self._conn.fetchrow(
+                    f"WITH {ctes} SELECT {wrote_all} AS wrote{notify}{columns}{status_of}",
+                    *arg.values,
                 )
             except asyncpg.ForeignKeyViolationError as exc:
-                # References are checked before, so only a concurrent delete of an item
-                # the settings point at gets here.
+                # References are checked before (unless the store came from a known state),
+                # so otherwise only a concurrent delete of an item the settings point at
+                # gets here.
                 raise UnknownReference(
                     "a reference item the settings point at was deleted meanwhile; retry",
                     {"store_ids": [store.id for store in self.stores.seen]},
                 ) from exc
-            if not wrote:
+            assert row is not None  # a SELECT of expressions returns its one row
+            if not row["wrote"]:
                 raise StoreChangedMeanwhile([store.id for store in self.stores.seen])
+            if status_of:
+                self._statuses[unread[0]] = (
+                    None if row["api_status"] is None else _api_status_of(row)
+                )
         for store in self.stores.seen:
             store.changes.clear()
         self.audit.pending.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -67,13 +67,25 @@ class StoreChangedMeanwhile(Exception):  # noqa: N818 - reads as the fact it rep
 class StoreRepository(Protocol):
     """Stores, loaded for change and read as views."""
 
-    async def get(self, store_id: str, *, references: Sequence[ReferenceUse] = ()) -> Store | None:
+    async def get(
+        self,
+        store_id: str,
+        *,
+        references: Sequence[ReferenceUse] = (),
+        known: StoreState | None = None,
+    ) -> Store | None:
         """Load a store for change.
 
         Either it stays locked until the commit, or the commit checks that it is still at
         the version read and raises `StoreChangedMeanwhile` if not. `references`: items the
         use case will ask `ReferenceRepository.missing` about next; an adapter may look them
         up along with the store (a hint, the answer still comes from `missing`).
+
+        `known`: the store's state at some version, as this process last saw it. An adapter
+        whose commit checks the version may start from it without reading; then `missing`
+        may answer "none missing" for `references` and leave them to the commit, which raises
+        `UnknownReference` (and writes nothing) if one is gone. The caller retries without
+        `known` when the commit refuses, for the exact answer.
         """
         ...
 
@@ -201,6 +213,11 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         """A new, not yet started unit of work; `read_only` ones skip the transaction."""
         ...
+
+
+KnownStores = Callable[[str, int], StoreState | None]
+"""(store id, version) → the store's state at that version if this process holds exactly
+that, else None."""
 
 
 class PlatformCatalog(Protocol):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from store_registry.app.ports import StoreQuery, StoreView
+from store_registry.domain.model import StoreState
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class StoreReadModel:
         self._entries: dict[str, StoreEntry] = {}
         self._order: list[tuple[datetime, str]] = []
         self._dirty: dict[str, int] = {}
+        self._written: dict[str, StoreState] = {}
         self._marks = itertools.count(1)
         self.ready = False
         self.on_dirty: Callable[[str], None] | None = None
@@ -48,6 +50,7 @@ class StoreReadModel:
         self._entries.clear()
         self._order.clear()
         self._dirty.clear()
+        self._written.clear()
 
     def load(self, views: Iterable[StoreView]) -> None:
         """Replace the content with `views` (every store) and start answering reads."""
@@ -57,9 +60,15 @@ class StoreReadModel:
         self._order = sorted((e.view.state.created_at, i) for i, e in self._entries.items())
         self.ready = True
 
-    def mark_dirty(self, store_id: str) -> None:
-        """This process wrote `store_id`: read it from the database until it is re-read."""
+    def mark_dirty(self, store_id: str, committed: StoreState | None = None) -> None:
+        """This process wrote `store_id`: read it from the database until it is re-read.
+
+        `committed`: the state this process's commit wrote, kept for `state_at` until the
+        re-read (the next write to the store usually comes before it).
+        """
         self._dirty[store_id] = next(self._marks)
+        if committed is not None:
+            self._written[store_id] = committed
         if self.on_dirty is not None:
             self.on_dirty(store_id)
 
@@ -83,12 +92,29 @@ class StoreReadModel:
                 bisect.insort(self._order, (view.state.created_at, store_id))
             if mark is not None and self._dirty.get(store_id) == mark:
                 del self._dirty[store_id]
+                self._written.pop(store_id, None)
 
     def get(self, store_id: str) -> StoreEntry | None:
         """The store, or None when the database must answer (also when there is no such store)."""
         if not self.ready or store_id in self._dirty:
             return None
         return self._entries.get(store_id)
+
+    def state_at(self, store_id: str, version: int) -> StoreState | None:
+        """The store's state if the model holds it at exactly `version` (a `KnownStores`).
+
+        Unlike `get`, also while the store is marked dirty, and also the state this process
+        committed last (`mark_dirty(committed=...)`) before it is re-read: a write that trusts
+        this state commits only if the database is still at `version`, and a version is
+        never reused, so the state held for it is the state the database had at it.
+        """
+        written = self._written.get(store_id)
+        if written is not None and written.version == version:
+            return written
+        entry = self._entries.get(store_id)
+        if entry is None or entry.view.state.version != version:
+            return None
+        return entry.view.state
 
     def page(self, query: StoreQuery) -> list[StoreEntry] | None:
         """Up to `query.limit` stores matching the filters after the keyset position, or None.

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from store_registry.app.commands import (
     ChangeOrderSettings,
@@ -21,6 +21,7 @@ from store_registry.app.commands import (
 )
 from store_registry.app.ports import (
     AuditEntry,
+    KnownStores,
     PlatformCatalog,
     StoreChangedMeanwhile,
     StoreUrlValidator,
@@ -37,6 +38,7 @@ from store_registry.domain.errors import (
 )
 from store_registry.domain.model import (
     Store,
+    StoreState,
     check_product_settings,
     order_references,
     product_references,
@@ -51,6 +53,7 @@ _WRITE_ATTEMPTS = 20
 """Tries of an `If-Match: *` write while other writers keep changing the store under it."""
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 def _utc_now() -> datetime:
@@ -61,6 +64,10 @@ def _new_store_id() -> str:
     return str(uuid.uuid4())
 
 
+def _nothing_known(_store_id: str, _version: int) -> StoreState | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Collaborators:
     """What the use cases need besides the unit of work (wired in bootstrap)."""
@@ -69,6 +76,8 @@ class Collaborators:
     validate_store_url: StoreUrlValidator
     clock: Callable[[], datetime] = _utc_now
     new_store_id: Callable[[], str] = _new_store_id
+    known_store: KnownStores = _nothing_known
+    """A store's state at a version, when this process holds it (the read model)."""
 
 
 async def _view_of(uow: UnitOfWork, store: Store) -> StoreView:
@@ -81,24 +90,47 @@ async def _load(
     store_id: str,
     expected_version: int | None,
     references: Sequence[ReferenceUse] = (),
+    known: StoreState | None = None,
 ) -> Store:
-    store = await uow.stores.get(store_id, references=references)
+    store = await uow.stores.get(store_id, references=references, known=known)
     if store is None:
         raise StoreNotFound(f"no store with id {store_id}", {"store_id": store_id})
     store.check_version(expected_version)
     return store
 
 
-async def _changing_store(expected_version: int | None, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run a store write; if the store changed between its read and the commit, a write that
-    named the version it read is refused (412, like a stale `If-Match`), and one sent with
-    `If-Match: *` is applied again on a fresh read."""
+class _Attempt(Protocol[T_co]):
+    def __call__(self, known: StoreState | None) -> Awaitable[T_co]: ...
+
+
+async def _changing_store(
+    env: Collaborators, store_id: str, expected_version: int | None, attempt: _Attempt[T]
+) -> T:
+    """Run a store write.
+
+    A write naming a version (`If-Match: "N"`) whose state this process holds starts from
+    that state instead of reading the store (`known`): the commit writes only if the store is
+    still at N, and the foreign keys check the references, so the answer is the database's
+    either way. If that first try fails on either check, the write runs again the careful
+    way (read, check references, commit), which gives the exact answer (412, 404, 422 with
+    the missing items), so trusting the held state never changes what a caller sees.
+
+    If the store changed between its read and the commit, a write that named the version it
+    read is refused (412, like a stale `If-Match`), and one sent with `If-Match: *` is applied
+    again on a fresh read.
+    """
+    known = None if expected_version is None else env.known_store(store_id, expected_version)
     tries = 0
     while True:
         tries += 1
         try:
-            return await attempt()
-        except StoreChangedMeanwhile as exc:
+            return await attempt(known)
+        except (StoreChangedMeanwhile, UnknownReference) as exc:
+            if known is not None:
+                known = None  # the held state or an unchecked reference was not good
+                continue
+            if isinstance(exc, UnknownReference):
+                raise
             if expected_version is not None or tries >= _WRITE_ATTEMPTS:
                 raise VersionMismatch(
                     "the store changed while this write was applied; read it again",
@@ -141,10 +173,10 @@ async def update_store(cmd: UpdateStore, uow: UnitOfWork, env: Collaborators) ->
     """Change title, test mode or store URL; emits StoreUpdated when something changed."""
     store_url = env.validate_store_url(cmd.store_url) if cmd.store_url is not None else None
 
-    async def attempt() -> StoreView:
+    async def attempt(known: StoreState | None) -> StoreView:
         async with uow:
             uow.correlation_id = cmd.caller.correlation_id
-            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, known=known)
             store.update_details(
                 actor=cmd.caller.actor,
                 now=env.clock(),
@@ -153,11 +185,10 @@ async def update_store(cmd: UpdateStore, uow: UnitOfWork, env: Collaborators) ->
                 store_url=store_url,
                 clear_store_url=cmd.store_url_given and cmd.store_url is None,
             )
-            view = await _view_of(uow, store)
             await uow.commit()
-        return view
+            return await _view_of(uow, store)
 
-    return await _changing_store(cmd.expected_version, attempt)
+    return await _changing_store(env, cmd.store_id, cmd.expected_version, attempt)
 
 
 async def change_product_settings(
@@ -165,11 +196,11 @@ async def change_product_settings(
 ) -> StoreView:
     """Replace the Products tab; emits StoreSettingsChanged when something changed."""
 
-    async def attempt() -> StoreView:
+    async def attempt(known: StoreState | None) -> StoreView:
         async with uow:
             uow.correlation_id = cmd.caller.correlation_id
             uses = product_references(cmd.settings)
-            store = await _load(uow, cmd.store_id, cmd.expected_version, uses)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, uses, known)
             # Platform rules first: "not supported" explains more than "unknown id" would.
             check_product_settings(cmd.settings, env.catalog.support(store.state.platform))
             await _require_references(uow, uses)
@@ -179,11 +210,10 @@ async def change_product_settings(
                 actor=cmd.caller.actor,
                 now=env.clock(),
             )
-            view = await _view_of(uow, store)
             await uow.commit()
-        return view
+            return await _view_of(uow, store)
 
-    return await _changing_store(cmd.expected_version, attempt)
+    return await _changing_store(env, cmd.store_id, cmd.expected_version, attempt)
 
 
 async def change_order_settings(
@@ -191,46 +221,44 @@ async def change_order_settings(
 ) -> StoreView:
     """Replace the Orders tab; emits StoreSettingsChanged when something changed."""
 
-    async def attempt() -> StoreView:
+    async def attempt(known: StoreState | None) -> StoreView:
         async with uow:
             uow.correlation_id = cmd.caller.correlation_id
             uses = order_references(cmd.settings)
-            store = await _load(uow, cmd.store_id, cmd.expected_version, uses)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, uses, known)
             await _require_references(uow, uses)
             store.change_order_settings(cmd.settings, actor=cmd.caller.actor, now=env.clock())
-            view = await _view_of(uow, store)
             await uow.commit()
-        return view
+            return await _view_of(uow, store)
 
-    return await _changing_store(cmd.expected_version, attempt)
+    return await _changing_store(env, cmd.store_id, cmd.expected_version, attempt)
 
 
 async def set_store_status(cmd: SetStoreStatus, uow: UnitOfWork, env: Collaborators) -> StoreView:
     """Activate or deactivate; emits StoreStatusChanged when the status changed."""
 
-    async def attempt() -> StoreView:
+    async def attempt(known: StoreState | None) -> StoreView:
         async with uow:
             uow.correlation_id = cmd.caller.correlation_id
-            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, known=known)
             store.set_status(cmd.status, actor=cmd.caller.actor, now=env.clock())
-            view = await _view_of(uow, store)
             await uow.commit()
-        return view
+            return await _view_of(uow, store)
 
-    return await _changing_store(cmd.expected_version, attempt)
+    return await _changing_store(env, cmd.store_id, cmd.expected_version, attempt)
 
 
 async def delete_store(cmd: DeleteStore, uow: UnitOfWork, env: Collaborators) -> None:
     """Delete a store; emits StoreDeleted, then a tombstone for its key."""
 
-    async def attempt() -> None:
+    async def attempt(known: StoreState | None) -> None:
         async with uow:
             uow.correlation_id = cmd.caller.correlation_id
-            store = await _load(uow, cmd.store_id, cmd.expected_version)
+            store = await _load(uow, cmd.store_id, cmd.expected_version, known=known)
             store.delete(actor=cmd.caller.actor, now=env.clock())
             await uow.commit()
 
-    await _changing_store(cmd.expected_version, attempt)
+    await _changing_store(env, cmd.store_id, cmd.expected_version, attempt)
 
 
 async def put_reference(cmd: PutReference, uow: UnitOfWork, env: Collaborators) -> bool:

@@ -1,0 +1,183 @@
+"""Writes that start from a state the process holds (the read model) on real PostgreSQL.
+
+One statement when the held state is the database's; when it is not (another writer moved
+the store on, the store is gone, a reference does not exist) the answer is exactly the one a
+write that reads first gives, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
+from store_registry.adapters.postgres import PgUnitOfWorkFactory
+from store_registry.app import services
+from store_registry.app.commands import (
+    Caller,
+    ChangeOrderSettings,
+    CreateStore,
+    DeleteStore,
+    RecordApiStatus,
+)
+from store_registry.app.services import Collaborators
+from store_registry.bootstrap import migrate_database
+from store_registry.domain.errors import StoreNotFound, UnknownReference, VersionMismatch
+from store_registry.domain.model import OrderSettings, StoreState
+from store_registry.settings import StoreRegistrySettings
+
+from kervan_contracts.credentials.v1 import ApiStatus
+from kervan_contracts.identifiers import Platform
+from kervan_servicekit.migrations import quote_ident
+
+pytestmark = pytest.mark.integration
+
+CALLER = Caller("tester")
+
+
+@dataclass
+class Wiring:
+    """A unit-of-work factory whose connections log every statement, and what it 'holds'."""
+
+    uow: PgUnitOfWorkFactory
+    pool: asyncpg.Pool
+    schema: str
+    statements: list[str] = field(default_factory=list)
+    held: dict[str, StoreState] = field(default_factory=dict)
+
+    def env(self) -> Collaborators:
+        def known(store_id: str, version: int) -> StoreState | None:
+            state = self.held.get(store_id)
+            return state if state is not None and state.version == version else None
+
+        return Collaborators(
+            catalog=MarketplaceCatalog(), validate_store_url=validate_store_url, known_store=known
+        )
+
+    async def count(self, table: str, store_id: str, column: str) -> int:
+        async with self.pool.acquire() as conn:
+            found: int = await conn.fetchval(
+                f"SELECT count(*) FROM {quote_ident(self.schema)}.{table} WHERE {column} = $1",
+                store_id,
+            )
+        return found
+
+
+@pytest_asyncio.fixture
+async def wiring(service_settings: StoreRegistrySettings, pg_dsn: str) -> AsyncIterator[Wiring]:
+    await migrate_database(service_settings)
+    schema = service_settings.db_schema
+    statements: list[str] = []
+
+    async def log_statements(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda record: statements.append(record.query))
+
+    async def no_reset(_conn: asyncpg.Connection) -> None:
+        """As the service's pool: no session reset statement on release."""
+
+    pool = await asyncpg.create_pool(
+        pg_dsn,
+        min_size=1,
+        max_size=2,
+        server_settings={"search_path": quote_ident(schema)},
+        init=log_statements,
+        reset=no_reset,
+    )
+    assert pool is not None
+    try:
+        yield Wiring(
+            PgUnitOfWorkFactory(pool, schema=schema, stores_topic="stores"),
+            pool,
+            schema,
+            statements,
+        )
+    finally:
+        await pool.close()
+
+
+async def _store_with_warehouse(w: Wiring) -> StoreState:
+    async with w.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO warehouses (id, name, created_at, updated_at)"
+            " VALUES ('main', 'Main', now(), now()) ON CONFLICT DO NOTHING"
+        )
+    view = await services.create_store(
+        CreateStore(CALLER, "Shop", Platform.TRENDYOL), w.uow(), w.env()
+    )
+    return view.state
+
+
+def _orders(warehouse: str | None) -> OrderSettings:
+    return OrderSettings(True, warehouse, None, True)
+
+
+async def test_a_write_from_the_held_state_is_one_statement_and_reads_the_api_status_back(
+    wiring: Wiring,
+) -> None:
+    state = await _store_with_warehouse(wiring)
+    checked = datetime(2026, 1, 1, tzinfo=UTC)
+    await services.record_api_status(
+        RecordApiStatus(uuid.uuid4(), state.id, ApiStatus.VALID, None, None, checked, False),
+        wiring.uow(),
+    )
+    wiring.held[state.id] = state
+    wiring.statements.clear()
+    view = await services.change_order_settings(
+        ChangeOrderSettings(CALLER, state.id, 1, _orders("main")), wiring.uow(), wiring.env()
+    )
+    assert len(wiring.statements) == 1, wiring.statements
+    assert wiring.statements[0].startswith("WITH ")
+    assert (view.state.version, view.state.orders.default_warehouse_id) == (2, "main")
+    assert (view.api_status.status, view.api_status.checked_at) == (ApiStatus.VALID, checked)
+    assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 2
+    assert await wiring.count("audit_log", state.id, "entity_id") == 2
+
+
+async def test_a_held_state_the_database_has_left_gives_the_412_of_a_read(
+    wiring: Wiring,
+) -> None:
+    state = await _store_with_warehouse(wiring)
+    # Another process moved the store to version 2; this one still holds version 1.
+    await services.change_order_settings(
+        ChangeOrderSettings(CALLER, state.id, 1, _orders("main")), wiring.uow(), wiring.env()
+    )
+    wiring.held[state.id] = state
+    wiring.statements.clear()
+    with pytest.raises(VersionMismatch) as refused:
+        await services.change_order_settings(
+            ChangeOrderSettings(CALLER, state.id, 1, _orders(None)), wiring.uow(), wiring.env()
+        )
+    assert refused.value.details == {"current_version": 2, "expected_version": 1}
+    assert len(wiring.statements) == 2  # the refused compare-and-set, then the read
+    assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 2
+
+
+async def test_a_missing_reference_from_a_held_state_is_named_like_after_a_read(
+    wiring: Wiring,
+) -> None:
+    state = await _store_with_warehouse(wiring)
+    wiring.held[state.id] = state
+    with pytest.raises(UnknownReference) as refused:
+        await services.change_order_settings(
+            ChangeOrderSettings(CALLER, state.id, 1, _orders("ghost")), wiring.uow(), wiring.env()
+        )
+    assert refused.value.details == {
+        "missing": [{"field": "default_warehouse_id", "kind": "warehouse", "id": "ghost"}]
+    }
+    assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 1
+    assert await wiring.count("audit_log", state.id, "entity_id") == 1
+
+
+async def test_a_held_state_of_a_deleted_store_gives_404(wiring: Wiring) -> None:
+    state = await _store_with_warehouse(wiring)
+    await services.delete_store(DeleteStore(CALLER, state.id, 1), wiring.uow(), wiring.env())
+    wiring.held[state.id] = replace(state)
+    with pytest.raises(StoreNotFound):
+        await services.change_order_settings(
+            ChangeOrderSettings(CALLER, state.id, 1, _orders("main")), wiring.uow(), wiring.env()
+        )
