@@ -21,8 +21,9 @@ and PostgreSQL started by kervan_devstack (state dir under the system temp dir, 
 end). The service runs as `python -m store_registry` in its own process(es).
 
 Usage: `uv run python bench/bench_store_registry.py [--seconds 10] [--concurrency 32]
-[--workers 2]` (needs `wrk` on PATH: `apt-get install wrk`). Exit status 1 when a target is
-missed or a request failed.
+[--workers 2] [--only-writes]` (needs `wrk` on PATH: `apt-get install wrk`). Exit status 1
+when a target is missed or a request failed. `--only-writes` skips the GET phases (to profile
+the writes: `py-spy record --subprocesses --pid <service pid>`).
 """
 
 from __future__ import annotations
@@ -396,7 +397,7 @@ def verdict(name: str, value: float, target: float) -> tuple[bool, str]:
     return ok, f"{'PASS' if ok else 'MISS'}  {name}: {value:.1f} ms (target <= {target:.0f} ms)"
 
 
-async def run(seconds: float, concurrency: int, workers: int | None) -> int:
+async def run(seconds: float, concurrency: int, workers: int | None, only_writes: bool) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
@@ -476,10 +477,10 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
                 ("/v1/stores", _LUA_GET),
             ]
             results = []
-            for path, script in phases:
+            for path, script in phases[:1] if only_writes else phases:
                 await measure(path, script, warmup)
                 results.append(await measure(path, script, seconds))
-            http_base, listed, got = results
+            http_base, *reads = results
             await measure("/", _LUA_PUT, warmup, "warm")
             await write_versions()
             updated = await measure("/", _LUA_PUT, seconds, "run")
@@ -496,8 +497,15 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
         f"p99 {ms(percentile(db_base, 99)):7.2f} ms   (Python client, pool of 10)"
     )
     print(line("baseline: GET /healthz", http_base))
-    print(line("GET /v1/stores?limit=20", listed, http_base))
-    print(line("GET /v1/stores/{id}", got, http_base))
+    checks = []
+    if reads:
+        listed, got = reads
+        print(line("GET /v1/stores?limit=20", listed, http_base))
+        print(line("GET /v1/stores/{id}", got, http_base))
+        checks += [
+            verdict("GET /v1/stores/{id} p99", got.p99, GET_TARGET_MS),
+            verdict("GET /v1/stores?limit=20 p99", listed.p99, GET_TARGET_MS),
+        ]
     print(line("PUT /v1/stores/{id}/settings/orders", updated, http_base))
     if events:
         print(
@@ -508,9 +516,7 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
     if SHUTDOWN:
         stop_seconds, code = SHUTDOWN[0]
         print(f"graceful shutdown after SIGTERM: {stop_seconds:.2f} s, exit code {code}")
-    checks = [
-        verdict("GET /v1/stores/{id} p99", got.p99, GET_TARGET_MS),
-        verdict("GET /v1/stores?limit=20 p99", listed.p99, GET_TARGET_MS),
+    checks += [
         verdict("PUT settings p99", updated.p99, WRITE_TARGET_MS),
         verdict(
             "write -> event p99",
@@ -518,7 +524,7 @@ async def run(seconds: float, concurrency: int, workers: int | None) -> int:
             EVENT_TARGET_MS,
         ),
     ]
-    failures = sum(r.errors for r in (http_base, listed, got, updated))
+    failures = sum(r.errors for r in (http_base, *reads, updated))
     missing_events = updated.requests - len(events)
     for _, text in checks:
         print(text)
@@ -537,8 +543,13 @@ def main() -> int:
         default=2,
         help="STORE_REGISTRY_WORKERS of the service (default 2: one per CPU of the target host)",
     )
+    parser.add_argument(
+        "--only-writes",
+        action="store_true",
+        help="skip the GET phases (the /healthz baseline still runs): for profiling writes",
+    )
     args = parser.parse_args()
-    return asyncio.run(run(args.seconds, args.concurrency, args.workers))
+    return asyncio.run(run(args.seconds, args.concurrency, args.workers, args.only_writes))
 
 
 if __name__ == "__main__":

@@ -58,8 +58,7 @@ def uow_factory(database: Database) -> MemoryUnitOfWorkFactory:
     return MemoryUnitOfWorkFactory(database)
 
 
-@pytest.fixture
-def env() -> Collaborators:
+def _make_env() -> Collaborators:
     counter: Iterator[int] = iter(range(1, 1_000_000))
     return Collaborators(
         catalog=FakeCatalog(),
@@ -67,3 +66,14 @@ def env() -> Collaborators:
         clock=SteppingClock(),
         new_store_id=lambda: f"store-{next(counter)}",
     )
+
+
+@pytest.fixture
+def env() -> Collaborators:
+    return _make_env()
+
+
+@pytest.fixture
+def twin_env() -> Collaborators:
+    """A second `env` that gives the same ids and times in the same order (its own clock)."""
+    return _make_env()

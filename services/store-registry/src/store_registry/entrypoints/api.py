@@ -42,6 +42,7 @@ from store_registry.domain.errors import DomainError, PreconditionRequired
 from store_registry.domain.references import ReferenceKind
 from store_registry.entrypoints.errors import STATUS_OF
 from store_registry.entrypoints.fast_reads import ReadYourWritesMiddleware, read_routes
+from store_registry.entrypoints.fast_writes import SettingsTab, write_routes
 from store_registry.entrypoints.middleware import RequestContextMiddleware
 from store_registry.entrypoints.schemas import (
     AuditEntryOut,
@@ -86,6 +87,8 @@ class ApiDependencies:
     metric_prefix: str = "kervan_store_registry"
     read_model: StoreReadModel | None = None
     """When set, GET of a store and the listing are answered from it (`fast_reads`)."""
+    fast_writes: bool = True
+    """PUT of a settings tab past FastAPI's routing (`fast_writes`); off: the route only."""
 
 
 _READ_ERRORS = error_docs(
@@ -532,8 +535,40 @@ def _reference_router(kind: ReferenceKind, path: str, label: str) -> APIRouter:
     return router
 
 
-def _route_of(endpoint: Callable[..., Any]) -> APIRoute:
-    return next(r for r in stores.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+def _route_of(endpoint: Callable[..., Any], router: APIRouter = stores) -> APIRoute:
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
+def _settings_tabs() -> list[tuple[APIRoute, SettingsTab]]:
+    """What the fast PUT of each settings tab does: exactly what its route does."""
+    return [
+        (
+            _route_of(put_order_settings, settings),
+            SettingsTab(
+                body=OrderSettingsBody,
+                command=lambda caller, store_id, version, body: ChangeOrderSettings(
+                    caller, store_id, version, body.to_domain()
+                ),
+                use_case=services.change_order_settings,
+                render=lambda view: (
+                    OrderSettingsBody.of(view.state.orders).model_dump_json().encode()
+                ),
+            ),
+        ),
+        (
+            _route_of(put_product_settings, settings),
+            SettingsTab(
+                body=ProductSettingsBody,
+                command=lambda caller, store_id, version, body: ChangeProductSettings(
+                    caller, store_id, version, body.to_domain()
+                ),
+                use_case=services.change_product_settings,
+                render=lambda view: (
+                    ProductSettingsBody.of(view.state.products).model_dump_json().encode()
+                ),
+            ),
+        ),
+    ]
 
 
 def render_store(view: StoreView) -> bytes:
@@ -580,6 +615,14 @@ def create_app(deps: ApiDependencies) -> FastAPI:
         )
         app.router.routes[:0] = fast
         app.add_middleware(ReadYourWritesMiddleware, model=deps.read_model)
+    if deps.fast_writes:
+        app.router.routes[:0] = write_routes(
+            _settings_tabs(),
+            auth=deps.auth,
+            uow=deps.uow,
+            env=deps.env,
+            expected_version=expected_version,
+        )
     app.add_middleware(RequestContextMiddleware, registry=deps.registry, prefix=deps.metric_prefix)
     app.add_middleware(BodyLimitMiddleware, max_bytes=deps.max_body_bytes)
     return app

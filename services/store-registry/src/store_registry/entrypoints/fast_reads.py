@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import StoreStatus
-from kervan_servicekit.auth import Authenticator
+from kervan_servicekit.auth import Authenticator, Principal
 from store_registry.app.queries import next_store_cursor, store_query
 from store_registry.app.read_model import StoreEntry, StoreReadModel
 from store_registry.domain.access import PERMISSIONS, Permission
@@ -34,7 +34,8 @@ _API_STATUSES = {s.value: s for s in ApiStatus}
 _WRITE_PATH = "/v1/stores/"
 
 
-def _json_response(body: bytes, etag: bytes | None = None) -> tuple[Message, Message]:
+def json_response(body: bytes, etag: bytes | None = None) -> tuple[Message, Message]:
+    """The two messages of a 200 with a JSON body (and an ETag), as `Response` renders them."""
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
     if etag is not None:
         headers.append((b"etag", etag))
@@ -42,6 +43,25 @@ def _json_response(body: bytes, etag: bytes | None = None) -> tuple[Message, Mes
         {"type": "http.response.start", "status": 200, "headers": headers},
         {"type": "http.response.body", "body": body},
     )
+
+
+def allowed(auth: Authenticator, scope: Scope, permission: Permission) -> Principal | None:
+    """The caller, if its bearer token grants `permission`; else None.
+
+    Reads the header as HTTPBearer + BearerAuth do; for anything else (no header, another
+    scheme, an unknown token, a role without the permission) the FastAPI route answers
+    with its 401/403.
+    """
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return None
+            principal = auth.authenticate(token)
+            if principal is None or not PERMISSIONS.allows(principal.role, permission):
+                return None
+            return principal
+    return None
 
 
 class _Reader:
@@ -56,18 +76,10 @@ class _Reader:
         self.max_page = max_page
 
     def may_read(self, scope: Scope) -> bool:
-        # As HTTPBearer + BearerAuth read it; anything else goes to them for the 401/403.
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
-                    return False
-                principal = self.auth.authenticate(token)
-                return principal is not None and PERMISSIONS.allows(principal.role, Permission.READ)
-        return False
+        return allowed(self.auth, scope, Permission.READ) is not None
 
     async def answer(self, scope: Scope, send: Send, body: bytes, etag: bytes | None) -> None:
-        start, content = _json_response(body, etag)
+        start, content = json_response(body, etag)
         await send(start)
         await send(content)
 
