@@ -7,7 +7,20 @@ from pydantic_settings import SettingsConfigDict
 
 from kervan_contracts import topics
 from kervan_servicekit.auth import TokenGrant
-from kervan_servicekit.settings import ServiceSettings
+from kervan_servicekit.settings import OutboxSettings, ServiceSettings
+
+
+class StoreOutboxSettings(OutboxSettings):
+    """servicekit's relay settings, published rows deleted (a subclass, so that setting
+    another field in the environment keeps this default)."""
+
+    delete_published: bool = Field(
+        default=True,
+        description=(
+            "Published rows are deleted: Kafka keeps the events, the audit log the history; "
+            "marking them published rewrote every row (~1.5 KB) and its index entries."
+        ),
+    )
 
 
 class StoreRegistrySettings(ServiceSettings):
@@ -24,6 +37,10 @@ class StoreRegistrySettings(ServiceSettings):
         default="store-registry", description="Service name (consumer group, metrics prefix)."
     )
     http_port: int = Field(default=8081, ge=0, le=65535, description="HTTP port.")
+    outbox: StoreOutboxSettings = Field(
+        default_factory=StoreOutboxSettings,
+        description="Outbox relay (published rows deleted).",
+    )
     db_schema: str = Field(
         default="store_registry",
         pattern=r"^[a-z_][a-z0-9_]*$",

@@ -14,10 +14,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pydantic import SecretStr
 from store_registry.bootstrap import build_app
-from store_registry.settings import StoreRegistrySettings
+from store_registry.settings import StoreOutboxSettings, StoreRegistrySettings
 
 from kervan_servicekit.outbox import ProducerLike
-from kervan_servicekit.settings import KafkaSettings, OutboxSettings, PostgresSettings
+from kervan_servicekit.settings import KafkaSettings, PostgresSettings
 
 ADMIN_TOKEN = "integration-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -32,7 +32,11 @@ def service_settings(
         tokens=[],
         postgres=PostgresSettings(dsn=SecretStr(pg_dsn), pool_max_size=4),
         kafka=KafkaSettings(bootstrap=kafka_bootstrap),
-        outbox=OutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
+        # Published rows kept (the service deletes them by default): tests count outbox rows
+        # to see which writes emitted events. servicekit's relay tests cover the deletion.
+        outbox=StoreOutboxSettings(
+            poll_interval_seconds=0.2, lock_retry_seconds=0.2, delete_published=False
+        ),
         stores_topic=unique_name("stores"),
         api_status_topic=unique_name("api_status"),
         consumer_group=unique_name("store_registry"),
