@@ -514,6 +514,33 @@ async def wait_leases_shared(dsn: str, replicas: int, stores: int, within: float
         await conn.close()
 
 
+async def observations(api: httpx.AsyncClient) -> int:
+    """Orders this replica has read so far (the count of its event-lag histogram: one per
+    order per read, re-reads included)."""
+    text = (await api.get("/metrics")).text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("kervan_order_ingest_event_lag_seconds_count")
+        )
+    )
+
+
+async def poll_outcomes(dsn: str) -> dict[str, int]:
+    """Polls of every store by outcome (a failed poll re-reads its window at the next one)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT polls::text AS polls FROM {SCHEMA}.ingest_state")
+    finally:
+        await conn.close()
+    totals: dict[str, int] = {}
+    for row in rows:
+        for outcome, count in json.loads(row["polls"]).items():
+            totals[outcome] = totals.get(outcome, 0) + int(count)
+    return dict(sorted(totals.items()))
+
+
 async def run(args: argparse.Namespace) -> int:
     """Both phases and the baseline; prints the figures."""
     configure_logging("order-ingest", "WARNING")
@@ -593,6 +620,13 @@ async def run(args: argparse.Namespace) -> int:
                         f"order-ingest end to end: {len(numbers)} orders over {args.stores} "
                         f"stores in {elapsed:.2f} s (simulator creation {created_in:.2f} s of "
                         f"it) = {throughput:,.0f} orders/s",
+                        flush=True,
+                    )
+
+                    print(
+                        f"this replica's order observations (reads) so far: "
+                        f"{await observations(api):,}; polls by outcome (all replicas): "
+                        f"{await poll_outcomes(dsn)}",
                         flush=True,
                     )
 
