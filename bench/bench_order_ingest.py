@@ -21,6 +21,11 @@ the relay's 512 KiB (a full 16 KiB batch makes the next send wait for the broker
 `StockDeducted` of the bench shares one key). Ratio = service orders/s / the faster baseline's
 (target >= 0.5; >= 2,000 orders/s on 2 cores); both are printed.
 
+Also printed, to see a change in the service's own cost through the noise of a shared
+machine: this process's CPU per order over the burst (the replica, its consumer, the creation
+calls) and over each baseline (its writers and consumer), the orders the replica read (re-reads
+included) and the polls by outcome.
+
 Everything runs on uvloop, as the service does in production (uvicorn picks it, and
 uvicorn[standard] installs it).
 
@@ -367,9 +372,9 @@ async def trickle(
 
 async def baseline(
     dsn: str, bootstrap: str, records: list[tuple[str, bytes | None, bytes]], batch_bytes: int
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """Same rows with asyncpg, same event bytes with aiokafka (`batch_bytes` per partition);
-    returns (orders/s, orders)."""
+    returns (orders/s, orders, this process's CPU seconds over the timed part)."""
     suffix = secrets.token_hex(4)
     specs = {
         name: dataclasses.replace(topics.TOPICS[name], name=f"bench.baseline.{name}.{suffix}")
@@ -413,7 +418,7 @@ async def baseline(
     await watcher.start()
     numbers = set(events)
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         async def writer(keys: list[tuple[str, str]]) -> None:
             for at in range(0, len(keys), BATCH):
@@ -441,7 +446,7 @@ async def baseline(
 
         await asyncio.gather(*(writer(keys) for keys in per_store.values()))
         last = await watcher.wait_for(numbers, within=300)
-        return orders / (last - started), orders
+        return orders / (last - started), orders, time.process_time() - cpu_started
     finally:
         await watcher.stop()
         await producer.stop()
@@ -514,6 +519,33 @@ async def wait_leases_shared(dsn: str, replicas: int, stores: int, within: float
         await conn.close()
 
 
+async def observations(api: httpx.AsyncClient) -> int:
+    """Orders this replica has read so far (the count of its event-lag histogram: one per
+    order per read, re-reads included)."""
+    text = (await api.get("/metrics")).text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("kervan_order_ingest_event_lag_seconds_count")
+        )
+    )
+
+
+async def poll_outcomes(dsn: str) -> dict[str, int]:
+    """Polls of every store by outcome (a failed poll re-reads its window at the next one)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT polls::text AS polls FROM {SCHEMA}.ingest_state")
+    finally:
+        await conn.close()
+    totals: dict[str, int] = {}
+    for row in rows:
+        for outcome, count in json.loads(row["polls"]).items():
+            totals[outcome] = totals.get(outcome, 0) + int(count)
+    return dict(sorted(totals.items()))
+
+
 async def run(args: argparse.Namespace) -> int:
     """Both phases and the baseline; prints the figures."""
     configure_logging("order-ingest", "WARNING")
@@ -582,10 +614,11 @@ async def run(args: argparse.Namespace) -> int:
                     await wait_leases_shared(dsn, args.replicas, args.stores, within=120)
 
                     profiler = _start_profiler(args.profile)
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     numbers = await burst(stores, args.orders, "BURST")
                     created_in = time.perf_counter() - started
                     last = await watcher.wait_for(numbers, within=600)
+                    burst_cpu = time.process_time() - cpu_started
                     _stop_profiler(profiler, args.profile)
                     elapsed = last - started
                     throughput = len(numbers) / elapsed
@@ -593,6 +626,19 @@ async def run(args: argparse.Namespace) -> int:
                         f"order-ingest end to end: {len(numbers)} orders over {args.stores} "
                         f"stores in {elapsed:.2f} s (simulator creation {created_in:.2f} s of "
                         f"it) = {throughput:,.0f} orders/s",
+                        flush=True,
+                    )
+
+                    print(
+                        f"this process's CPU during the burst (the replica, its consumer and "
+                        f"the creation calls): {burst_cpu:.2f} s = "
+                        f"{burst_cpu / len(numbers) * 1000:.3f} ms/order",
+                        flush=True,
+                    )
+                    print(
+                        f"this replica's order observations (reads) so far: "
+                        f"{await observations(api):,}; polls by outcome (all replicas): "
+                        f"{await poll_outcomes(dsn)}",
                         flush=True,
                     )
 
@@ -618,11 +664,12 @@ async def run(args: argparse.Namespace) -> int:
 
     p50, p99, worst = (percentile(latencies, q) for q in (50, 99, 100))
     target_latency = args.poll_interval + 1.0
-    for batch_bytes, (base_rate, base_orders) in rates.items():
+    for batch_bytes, (base_rate, base_orders, base_cpu) in rates.items():
         print(
             f"baseline (asyncpg rows + aiokafka events, no logic; {batch_bytes // 1024} KiB "
             f"batches): {base_orders} orders = {base_rate:,.0f} orders/s;  ratio "
-            f"{throughput / base_rate:.2f}"
+            f"{throughput / base_rate:.2f}; this process's CPU "
+            f"{base_cpu / base_orders * 1000:.3f} ms/order"
         )
     # Against the stronger baseline: the relay's own batch size.
     ratio = throughput / rates[PRODUCER_BATCH_BYTES][0]

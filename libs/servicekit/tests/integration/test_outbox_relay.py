@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
 from kervan_contracts.credentials.v1 import ApiStatusChanged
@@ -19,7 +20,14 @@ from kervan_contracts.envelope import Envelope
 from kervan_servicekit.broker import build_broker, subscriber_options
 from kervan_servicekit.inbox import Inbox
 from kervan_servicekit.metrics import ServiceMetrics
-from kervan_servicekit.outbox import Outbox, OutboxMessage, OutboxRecord, OutboxRelay
+from kervan_servicekit.outbox import (
+    Outbox,
+    OutboxMessage,
+    OutboxRecord,
+    OutboxRelay,
+    ProducerLike,
+    default_producer_factory,
+)
 from kervan_servicekit.retry import RetryPolicy
 from kervan_servicekit.settings import KafkaSettings, OutboxSettings
 from kervan_testkit.events import record_events
@@ -291,6 +299,61 @@ async def _consume(bootstrap: str, topic: str, group: str, total: int) -> list[A
     finally:
         await consumer.stop()
     return records
+
+
+async def test_a_claim_larger_than_a_producer_batch_goes_out_in_batches_in_key_order(
+    make_relay: RelayFactory,
+    db: asyncpg.Pool,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., Awaitable[str]],
+    status_envelope: StatusEnvelope,
+    unique_name: Callable[[str], str],
+) -> None:
+    # ~1,900 rows of ~1 KB in one claim: ~640 KB per partition, more than one 512 KiB batch.
+    keys, per_key, partitions = 12, 160, 3
+    topic = await new_topic("batches", partitions=partitions)
+    padding = "x" * 450
+    messages = [
+        OutboxMessage(topic, key, status_envelope(key, message=f"{seq} {padding}"))
+        for seq in range(1, per_key + 1)
+        for key in (f"store-{k}" for k in range(keys))
+    ]
+    async with db.acquire() as conn, conn.transaction():
+        await Outbox(SCHEMA).add_many(conn, messages)
+    submitted: list[int] = []
+
+    def counting_producer() -> ProducerLike:
+        producer: Any = default_producer_factory(kafka_bootstrap, "batches-test", 10.0)
+        send_batch = producer.send_batch
+
+        async def counted(batch: Any, topic: str, *, partition: int) -> Any:
+            submitted.append(partition)
+            return await send_batch(batch, topic, partition=partition)
+
+        producer.send_batch = counted
+        return cast(ProducerLike, producer)
+
+    relay = make_relay(
+        producer_factory=counting_producer,
+        settings=OutboxSettings(batch_size=2000, poll_interval_seconds=0.5, lock_retry_seconds=0.2),
+    )
+    await relay.start()
+    total = keys * per_key
+    records = await _consume(kafka_bootstrap, topic, unique_name("batches-check"), total)
+
+    assert len(records) == total
+    assert max(Counter(submitted).values()) >= 2  # a partition took more than one batch
+    seen: dict[str, list[int]] = defaultdict(list)
+    everywhere = list(range(partitions))
+    for record in records:
+        # The partition aiokafka's own partitioner gives the key (as `send` would have used).
+        assert record.partition == DefaultPartitioner()(record.key, everywhere, everywhere)
+        headers = dict(record.headers)
+        value = json.loads(record.value)
+        assert headers["event_id"].decode() == value["event_id"]
+        seen[record.key.decode()].append(int(value["data"]["message"].split()[0]))
+    assert {key: seqs for key, seqs in seen.items() if seqs != list(range(1, per_key + 1))} == {}
+    assert len(seen) == keys
 
 
 async def test_handed_rows_publish_without_a_read_back_in_order_with_rows_never_handed(
