@@ -539,34 +539,43 @@ def _route_of(endpoint: Callable[..., Any], router: APIRouter = stores) -> APIRo
     return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
 
 
+def _settings_tab(
+    endpoint: Callable[..., Any],
+    body: Any,
+    command: Callable[..., Any],
+    use_case: Callable[..., Any],
+    tab: Callable[[StoreView], Any],
+) -> tuple[APIRoute, SettingsTab]:
+    """A route's fast twin: its body model, its command, its use case, its rendering."""
+    return (
+        _route_of(endpoint, settings),
+        SettingsTab(
+            body=body,
+            command=lambda caller, store_id, version, given: command(
+                caller, store_id, version, given.to_domain()
+            ),
+            use_case=use_case,
+            render=lambda view: body.of(tab(view)).model_dump_json().encode(),
+        ),
+    )
+
+
 def _settings_tabs() -> list[tuple[APIRoute, SettingsTab]]:
     """What the fast PUT of each settings tab does: exactly what its route does."""
     return [
-        (
-            _route_of(put_order_settings, settings),
-            SettingsTab(
-                body=OrderSettingsBody,
-                command=lambda caller, store_id, version, body: ChangeOrderSettings(
-                    caller, store_id, version, body.to_domain()
-                ),
-                use_case=services.change_order_settings,
-                render=lambda view: (
-                    OrderSettingsBody.of(view.state.orders).model_dump_json().encode()
-                ),
-            ),
+        _settings_tab(
+            put_order_settings,
+            OrderSettingsBody,
+            ChangeOrderSettings,
+            services.change_order_settings,
+            lambda view: view.state.orders,
         ),
-        (
-            _route_of(put_product_settings, settings),
-            SettingsTab(
-                body=ProductSettingsBody,
-                command=lambda caller, store_id, version, body: ChangeProductSettings(
-                    caller, store_id, version, body.to_domain()
-                ),
-                use_case=services.change_product_settings,
-                render=lambda view: (
-                    ProductSettingsBody.of(view.state.products).model_dump_json().encode()
-                ),
-            ),
+        _settings_tab(
+            put_product_settings,
+            ProductSettingsBody,
+            ChangeProductSettings,
+            services.change_product_settings,
+            lambda view: view.state.products,
         ),
     ]
 
