@@ -182,6 +182,19 @@ async def create_bench_topic(kafka: str, topic: str) -> None:
     await ensure_topics(kafka, [dataclasses.replace(spec, name=topic, extra_config=config)])
 
 
+def connections_per_process(port: int) -> list[int]:
+    """Established connections to the local TCP `port`, per serving process (largest first)."""
+    counts: dict[int, int] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if (
+            conn.status == psutil.CONN_ESTABLISHED
+            and conn.pid is not None
+            and getattr(conn.laddr, "port", None) == port
+        ):
+            counts[conn.pid] = counts.get(conn.pid, 0) + 1
+    return sorted(counts.values(), reverse=True)
+
+
 def listeners(port: int) -> int:
     """How many processes listen on the TCP `port`."""
     return len(
@@ -440,8 +453,19 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
 
             await write_versions()
 
+            port = int(base.rsplit(":", 1)[1])
+            splits: dict[str, list[int]] = {}
+
             async def measure(path: str, script: str, duration: float, *args: str) -> WrkResult:
                 before = await cpu_seconds(service_pid, dsn)
+
+                async def split() -> None:
+                    # How the kernel spread wrk's connections over the workers (SO_REUSEPORT
+                    # hashes them): the busier worker's requests wait longer.
+                    await asyncio.sleep(min(1.0, duration / 2))
+                    splits[path] = await asyncio.to_thread(connections_per_process, port)
+
+                sampler = asyncio.create_task(split())
                 result = await wrk(
                     base + path,
                     script=script,
@@ -450,6 +474,7 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
                     args=[str(ids_file), *args],
                     headers=AUTH,
                 )
+                await sampler
                 after = await cpu_seconds(service_pid, dsn)
                 per_request = 1000 / max(1, result.requests)
                 return dataclasses.replace(
@@ -507,6 +532,13 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
             verdict("GET /v1/stores?limit=20 p99", listed.p99, GET_TARGET_MS),
         ]
     print(line("PUT /v1/stores/{id}/settings/orders", updated, http_base))
+    print(
+        "connections per worker during each call (kernel's SO_REUSEPORT hash): "
+        + ", ".join(
+            f"{'PUT' if path == '/' else path} {'/'.join(map(str, split))}"
+            for path, split in splits.items()
+        )
+    )
     if events:
         print(
             f"{'write -> event on Kafka':<36} p50 {ms(percentile(events, 50)):7.2f} ms   "
