@@ -233,12 +233,13 @@ async def service(
             deadline = time.monotonic() + 120
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    # /readyz answers from the first worker up; each worker listens once it
-                    # has started, and connections opened before the last one listens would
-                    # all go to the others.
-                    if (await client.get("/readyz")).status_code == 200 and listeners(port) >= (
-                        workers or 1
-                    ):
+                    # With several workers the supervisor hands new connections to them in
+                    # turn: one fresh connection per worker, each answering, means all are up.
+                    answers = [
+                        await client.get("/readyz", headers={"Connection": "close"})
+                        for _ in range(workers or 1)
+                    ]
+                    if listeners(port) >= 1 and all(a.status_code == 200 for a in answers):
                         break
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("store-registry did not become ready")
@@ -394,7 +395,8 @@ async def cpu_seconds(service_pid: int, dsn: str) -> tuple[float, float]:
 
 def line(name: str, result: WrkResult, baseline: WrkResult | None = None) -> str:
     text = (
-        f"{name:<36} p50 {result.p50:7.2f} ms   p99 {result.p99:7.2f} ms   "
+        f"{name:<36} p50 {result.p50:7.2f} ms   p90 {result.p90:7.2f} ms   "
+        f"p99 {result.p99:7.2f} ms   max {result.max:7.1f} ms   "
         f"{result.rate:6.0f} req/s   CPU/req service {result.service_cpu_ms:.2f} ms, "
         f"PostgreSQL {result.postgres_cpu_ms:.2f} ms"
     )
@@ -460,8 +462,8 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
                 before = await cpu_seconds(service_pid, dsn)
 
                 async def split() -> None:
-                    # How the kernel spread wrk's connections over the workers (SO_REUSEPORT
-                    # hashes them): the busier worker's requests wait longer.
+                    # How wrk's connections were spread over the workers: the busier
+                    # worker's requests wait longer.
                     await asyncio.sleep(min(1.0, duration / 2))
                     splits[path] = await asyncio.to_thread(connections_per_process, port)
 
@@ -533,7 +535,7 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
         ]
     print(line("PUT /v1/stores/{id}/settings/orders", updated, http_base))
     print(
-        "connections per worker during each call (kernel's SO_REUSEPORT hash): "
+        "connections per worker during each call: "
         + ", ".join(
             f"{'PUT' if path == '/' else path} {'/'.join(map(str, split))}"
             for path, split in splits.items()

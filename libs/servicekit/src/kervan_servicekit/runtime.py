@@ -119,13 +119,72 @@ class Lifecycle:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn server that marks the service not ready before it starts shutting down."""
+    """uvicorn server that marks the service not ready before it starts shutting down.
 
-    def __init__(self, config: uvicorn.Config, health: HealthEndpoints | None, drain: float):
+    With `handed`, it also serves connections another process accepted and passes over that
+    Unix socket (one descriptor per message, `socket.send_fds`), as if it had accepted them.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        health: HealthEndpoints | None,
+        drain: float,
+        handed: socket.socket | None = None,
+    ):
         super().__init__(config)
         self._health = health
         self._drain = drain
         self._draining = False
+        self._handed = handed
+        self._taking: set[asyncio.Task[Any]] = set()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self._handed is not None and self.started:
+            self._handed.setblocking(False)
+            asyncio.get_running_loop().add_reader(self._handed.fileno(), self._take_connections)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stop_taking()
+        await super().shutdown(sockets=sockets)
+
+    def _stop_taking(self) -> None:
+        if self._handed is not None and self._handed.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(self._handed.fileno())
+            self._handed.close()
+
+    def _take_connections(self) -> None:
+        assert self._handed is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                _data, fds, _flags, _address = socket.recv_fds(self._handed, 1, 1)
+            except BlockingIOError:
+                return
+            except OSError:
+                fds = []
+            if not fds:  # the other end closed (the supervisor is gone) or failed
+                self._stop_taking()
+                return
+            for fd in fds:
+                conn = socket.socket(fileno=fd)
+                if self.should_exit:
+                    conn.close()
+                    continue
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                task = loop.create_task(loop.connect_accepted_socket(self._protocol, conn))
+                self._taking.add(task)
+                task.add_done_callback(self._taking.discard)
+
+    def _protocol(self) -> asyncio.Protocol:
+        # What uvicorn's own `create_protocol` builds for a connection it accepted.
+        config = self.config
+        protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        return protocol
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._health is not None:
@@ -149,12 +208,15 @@ def run_service(
     drain_seconds: float = 0.0,
     graceful_timeout: float = 30.0,
     sockets: list[socket.socket] | None = None,
+    handed: socket.socket | None = None,
 ) -> None:
     """Run `app` under uvicorn with our JSON logging and SIGTERM handling (blocks).
 
     Call `configure_logging` first: uvicorn's own logging config is disabled so its lines
     go through the JSON handler. `sockets`: listening sockets bound by the caller (e.g. one
     socket shared by several worker processes); `host` and `port` are then not used.
+    `handed`: a Unix socket over which a supervisor passes connections it accepted (then
+    `sockets=[]`: this process listens on nothing itself).
     """
     config = uvicorn.Config(
         app,
@@ -165,4 +227,4 @@ def run_service(
         lifespan="on",
         timeout_graceful_shutdown=int(graceful_timeout),
     )
-    _Server(config, health, drain_seconds).run(sockets=sockets)
+    _Server(config, health, drain_seconds, handed).run(sockets=sockets)

@@ -71,7 +71,8 @@ class StoreRegistrySettings(ServiceSettings):
         default=1,
         ge=1,
         le=32,
-        description="Server processes on the HTTP port (one SO_REUSEPORT socket each). Each runs "
+        description="Server processes on the HTTP port (the parent accepts and hands each "
+        "connection to the next one in turn). Each runs "
         "the whole service (its own pool, relay on standby, API status consumer in the group); "
         "`/metrics` then shows the one process that answered. 1 in containers (scale with "
         "replicas); 2 on a small host where one Python process cannot keep up with the CPUs.",

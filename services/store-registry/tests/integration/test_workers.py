@@ -79,29 +79,34 @@ async def test_two_workers_share_the_port_and_stop_together_on_sigterm(
         async def ready() -> bool:
             assert process.poll() is None, "the supervisor exited"
             try:
-                answer = await client.get("/readyz")
+                # The supervisor hands new connections to the workers in turn: two fresh
+                # connections reach both.
+                answers = [
+                    await client.get("/readyz", headers={"Connection": "close"}) for _ in range(2)
+                ]
             except httpx.TransportError:
                 return False
-            # uvicorn listens once the lifespan has started: both workers are up.
-            return answer.status_code == 200 and len(_sockets_by_pid(port, "LISTEN")) == 2
+            return all(answer.status_code == 200 for answer in answers)
 
         await wait_until(ready, timeout=60, what="both workers ready")
         children = psutil.Process(process.pid).children()
         assert len(children) == 2
+        # Only the supervisor listens; the workers serve what it accepted.
+        assert _sockets_by_pid(port, "LISTEN") == {process.pid: 1}
         created = await client.post("/v1/stores", json={"title": "W", "platform": "n11"})
         assert created.status_code == 201
         store_id = created.json()["id"]
-        # 32 keep-alive connections opened at once, as a client pool does: each worker
-        # listens on its own SO_REUSEPORT socket, so the kernel gives both workers some
-        # (all 32 on one worker has a chance of 2**-31). A shared listening socket let the
-        # first worker to wake take them all.
+        # 32 keep-alive connections opened at once, as a client pool does: handed over in
+        # turn, they are split evenly (the kernel's SO_REUSEPORT hash gave splits like
+        # 21/12; a shared listening socket let the first worker to wake take them all).
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         async with httpx.AsyncClient(base_url=base, headers=ADMIN, limits=limits) as pool:
             answers = await asyncio.gather(*(pool.get(f"/v1/stores/{store_id}") for _ in range(32)))
             assert {answer.status_code for answer in answers} == {200}
             serving = _sockets_by_pid(port, psutil.CONN_ESTABLISHED)
-            workers = [child for child in children if child.pid in serving]
-            assert len(workers) == 2, serving
+            per_worker = [serving.get(child.pid, 0) for child in children]
+            assert sum(per_worker) >= 32, serving  # (+ the first client's keep-alive one)
+            assert max(per_worker) - min(per_worker) <= 1, serving
 
         async def published() -> bool:
             return any(r.key == store_id for r in await read_topic(kafka_bootstrap, stores_topic))
