@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -180,6 +181,34 @@ async def create_bench_topic(kafka: str, topic: str) -> None:
     spec = TOPICS["kervan.stores.v1"]
     config = {**spec.extra_config, "message.timestamp.type": "LogAppendTime"}
     await ensure_topics(kafka, [dataclasses.replace(spec, name=topic, extra_config=config)])
+
+
+_BUCKET = "kervan_store_registry_http_request_duration_seconds_bucket{"
+_PUT_LABELS = 'method="PUT",route="/v1/stores/{store_id}/settings/orders"'
+_LE = re.compile(r'le="([^"]+)".*\} ([0-9.e+]+)$')
+
+
+async def put_durations(base: str, workers: int) -> dict[str, float]:
+    """The service's own histogram of settings PUTs (time inside the process), all workers.
+
+    Each worker answers `/metrics` for itself; the supervisor hands fresh connections to the
+    workers in turn, so `workers` fresh connections reach each once.
+    """
+    buckets: dict[str, float] = {}
+    for _ in range(workers):
+        async with httpx.AsyncClient(base_url=base) as client:
+            text = (await client.get("/metrics", headers={"Connection": "close"})).text
+        for metric_line in text.splitlines():
+            if metric_line.startswith(_BUCKET) and _PUT_LABELS in metric_line:
+                match = _LE.search(metric_line)
+                if match:
+                    buckets[match[1]] = buckets.get(match[1], 0.0) + float(match[2])
+    return buckets
+
+
+def subtract(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """Bucket counts of what happened between two scrapes."""
+    return {le: count - before.get(le, 0.0) for le, count in after.items()}
 
 
 def connections_per_process(port: int) -> list[int]:
@@ -510,7 +539,9 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
             http_base, *reads = results
             await measure("/", _LUA_PUT, warmup, "warm")
             await write_versions()
+            served_before = await put_durations(base, workers or 1)
             updated = await measure("/", _LUA_PUT, seconds, "run")
+            served = subtract(await put_durations(base, workers or 1), served_before)
             events = await event_latencies(kafka, topic, "run")
 
     load_1m, load_5m, _ = os.getloadavg()
@@ -541,6 +572,17 @@ async def run(seconds: float, concurrency: int, workers: int | None, only_writes
             for path, split in splits.items()
         )
     )
+    total = served.get("+Inf", 0.0)
+    if total:
+        within = ", ".join(
+            f"<= {float(le) * 1000:g} ms {served[le] / total:.1%}"
+            for le in ("0.01", "0.025", "0.05", "0.1")
+            if le in served
+        )
+        print(
+            f"PUT time inside the service (its histogram, {total:.0f} writes; the rest of "
+            f"wrk's figure is queues and scheduling outside it): {within}"
+        )
     if events:
         print(
             f"{'write -> event on Kafka':<36} p50 {ms(percentile(events, 50)):7.2f} ms   "
