@@ -91,6 +91,10 @@ class Dispatcher:
     def start(self) -> None:
         """Accept from now on (in a thread of this process)."""
         self.listener.settimeout(_ACCEPT_WAKE_SECONDS)
+        for channel in self.channels:
+            # A worker that stopped reading (stuck, exiting) must not stall accepting: its
+            # full channel is skipped like a closed one.
+            channel.setblocking(False)
         self._thread.start()
 
     def stop(self) -> None:
@@ -115,15 +119,17 @@ class Dispatcher:
                 self._hand(conn)
 
     def _hand(self, conn: socket.socket) -> None:
-        # The next worker in turn; one whose channel fails (it is exiting) is skipped.
+        # The next worker in turn; one whose channel fails (closed: it is exiting; full: it
+        # does not keep up) is skipped.
         for _ in range(len(self.channels)):
             index = self._next
             self._next = (self._next + 1) % len(self.channels)
+            self.handed[index] += 1  # counted before the worker can see it
             try:
                 socket.send_fds(self.channels[index], [b"c"], [conn.fileno()])
             except OSError:
+                self.handed[index] -= 1
                 continue
-            self.handed[index] += 1
             return
         # No worker takes it: closing it here refuses it (the supervisor is stopping).
 
