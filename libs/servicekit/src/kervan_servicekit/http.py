@@ -232,7 +232,7 @@ class BodyLimitMiddleware:
         while True:
             incoming = await receive()
             if incoming["type"] != "http.request":
-                await self.app(scope, _replay([], incoming, receive), send)
+                await self.app(scope, replaying_receive([], incoming, receive), send)
                 return
             chunk = incoming.get("body", b"")
             size += len(chunk)
@@ -242,10 +242,10 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not incoming.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None, receive), send)
+        await self.app(scope, replaying_receive(chunks, None, receive), send)
 
 
-def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+def replaying_receive(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
     """A receive that first yields the buffered body (or a pending message), then delegates."""
     delivered = False
 

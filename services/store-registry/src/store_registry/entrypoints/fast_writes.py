@@ -27,10 +27,11 @@ from typing import Any
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from kervan_contracts.identifiers import IDENTIFIER_PATTERN
 from kervan_servicekit.auth import Authenticator, Principal
+from kervan_servicekit.http import replaying_receive
 from store_registry.app.commands import Caller
 from store_registry.app.ports import StoreView, UnitOfWork
 from store_registry.app.services import Collaborators
@@ -51,19 +52,6 @@ class SettingsTab:
     use_case: Callable[[Any, UnitOfWork, Collaborators], Awaitable[StoreView]]
     render: Callable[[StoreView], bytes]
     """The answer's body for the store after the write."""
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class SettingsWriteEndpoint:
@@ -106,7 +94,7 @@ class SettingsWriteEndpoint:
         try:
             validated = self.tab.body.model_validate(json.loads(body))
         except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
-            await self.route.handle(scope, _replaying(body, receive), send)
+            await self.route.handle(scope, replaying_receive([body], None, receive), send)
             return
         caller = Caller(principal.name, scope.get("state", {}).get("correlation_id"))
         store_id: str = scope["path_params"]["store_id"]
