@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -210,3 +212,13 @@ class TestMoney:
             order().lines[0].model_validate(
                 {**order().lines[0].model_dump(), "unit_price": {"amount": "-1", "currency": "TRY"}}
             )
+
+
+def test_the_parametrised_envelope_outlives_a_garbage_collection() -> None:
+    # pydantic keeps parametrised generics in a weak cache: without the registry's strong
+    # reference a collection frees the class and every later use rebuilds its schema.
+    (spec,) = [s for s in REGISTRY.values() if s.event_type == "inventory.stock.released"]
+    kept = weakref.ref(spec.envelope_model)
+    gc.collect()
+    assert kept() is not None
+    assert spec.envelope_model is kept()
