@@ -160,7 +160,10 @@ def build_app(
         pool_settings = settings.postgres.model_copy(update={"schema_name": settings.db_schema})
         pool: asyncpg.Pool = await open_pool(pool_settings)
         uow.factory = PgUnitOfWorkFactory(
-            pool, schema=settings.db_schema, stores_topic=settings.stores_topic
+            pool,
+            schema=settings.db_schema,
+            stores_topic=settings.stores_topic,
+            write_batch=settings.write_batch,
         )
         health.add_check("postgres", postgres_check(pool))
         health.add_check("kafka", kafka_check(broker))

@@ -77,6 +77,14 @@ class StoreRegistrySettings(ServiceSettings):
         "`/metrics` then shows the one process that answered. 1 in containers (scale with "
         "replicas); 2 on a small host where one Python process cannot keep up with the CPUs.",
     )
+    write_batch: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Group commit: most single-store updates (settings, PATCH, activate) that "
+        "one statement writes together when they are ready at the same moment; a write that "
+        "finds none running is written at once. 1: each write its own statement.",
+    )
     read_model: bool = Field(
         default=True,
         description="Answer GET of a store and the listing from an in-memory copy of the stores "

@@ -7,8 +7,9 @@ write that reads first gives, and nothing is written.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ from store_registry.app.commands import (
     DeleteStore,
     RecordApiStatus,
 )
+from store_registry.app.ports import StoreView
 from store_registry.app.services import Collaborators
 from store_registry.bootstrap import migrate_database
 from store_registry.domain.errors import StoreNotFound, UnknownReference, VersionMismatch
@@ -68,6 +70,11 @@ class Wiring:
         return found
 
 
+def _introspection(query: str) -> bool:
+    """asyncpg's own look-up of a type it meets for the first time on a connection."""
+    return "typeinfo_tree" in query or "set_config('jit'" in query
+
+
 @pytest_asyncio.fixture
 async def wiring(service_settings: StoreRegistrySettings, pg_dsn: str) -> AsyncIterator[Wiring]:
     await migrate_database(service_settings)
@@ -75,7 +82,9 @@ async def wiring(service_settings: StoreRegistrySettings, pg_dsn: str) -> AsyncI
     statements: list[str] = []
 
     async def log_statements(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(lambda record: statements.append(record.query))
+        conn.add_query_logger(
+            lambda record: None if _introspection(record.query) else statements.append(record.query)
+        )
 
     async def no_reset(_conn: asyncpg.Connection) -> None:
         """As the service's pool: no session reset statement on release."""
@@ -83,7 +92,7 @@ async def wiring(service_settings: StoreRegistrySettings, pg_dsn: str) -> AsyncI
     pool = await asyncpg.create_pool(
         pg_dsn,
         min_size=1,
-        max_size=2,
+        max_size=8,
         server_settings={"search_path": quote_ident(schema)},
         init=log_statements,
         reset=no_reset,
@@ -181,3 +190,116 @@ async def test_a_held_state_of_a_deleted_store_gives_404(wiring: Wiring) -> None
         await services.change_order_settings(
             ChangeOrderSettings(CALLER, state.id, 1, _orders("main")), wiring.uow(), wiring.env()
         )
+
+
+# Group commit (adapters/write_batch.py): updates that are ready together are one statement,
+# and each write still gets its own answer.
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the event loop until `condition` holds (no clock involved)."""
+    while not condition():
+        await asyncio.sleep(0)
+
+
+async def _blocked_first_write(
+    wiring: Wiring, blocker: asyncpg.Connection
+) -> tuple[StoreState, asyncio.Task[StoreView]]:
+    """A held-state write whose statement waits on a row lock `blocker` holds: the writes
+    started meanwhile queue up for the next statement."""
+    first = await _store_with_warehouse(wiring)
+    wiring.held[first.id] = first
+    await blocker.execute(
+        f"SELECT 1 FROM {quote_ident(wiring.schema)}.stores WHERE id = $1 FOR UPDATE", first.id
+    )
+    batcher = wiring.uow.batcher
+    assert batcher is not None
+    task = asyncio.create_task(_change(wiring, first, "main"))
+    await asyncio.wait_for(_until(lambda: batcher.flushing and batcher.waiting == 0), 10)
+    return first, task
+
+
+async def _change(wiring: Wiring, state: StoreState, warehouse: str | None) -> StoreView:
+    return await services.change_order_settings(
+        ChangeOrderSettings(CALLER, state.id, state.version, _orders(warehouse)),
+        wiring.uow(),
+        wiring.env(),
+    )
+
+
+def _batch_statements(wiring: Wiring) -> list[str]:
+    return [s for s in wiring.statements if s.startswith("WITH v AS")]
+
+
+async def test_updates_ready_together_are_one_statement_each_with_its_own_answer(
+    wiring: Wiring, pg_dsn: str
+) -> None:
+    blocker = await asyncpg.connect(pg_dsn)
+    try:
+        lock = blocker.transaction()
+        await lock.start()
+        first, first_task = await _blocked_first_write(wiring, blocker)
+        b, c, stale = [await _store_with_warehouse(wiring) for _ in range(3)]
+        for state in (b, c, stale):
+            wiring.held[state.id] = state
+        # Another process moved `stale` on: the version held here (1) is no longer current.
+        async with wiring.pool.acquire() as conn:
+            await conn.execute("UPDATE stores SET version = 2 WHERE id = $1", stale.id)
+        batcher = wiring.uow.batcher
+        assert batcher is not None
+        tasks = [asyncio.create_task(_change(wiring, s, "main")) for s in (b, c, stale)]
+        await asyncio.wait_for(_until(lambda: batcher.waiting == 3), 10)
+        wiring.statements.clear()
+        await lock.rollback()
+        results = await asyncio.gather(first_task, *tasks, return_exceptions=True)
+    finally:
+        await blocker.close()
+    # Logged as they finish: the held-up first write's, then one for b, c and the stale one.
+    assert len(_batch_statements(wiring)) == 2
+    for result in results[:3]:
+        assert not isinstance(result, BaseException), result
+        assert result.state.version == 2
+    assert isinstance(results[3], VersionMismatch)
+    assert results[3].details == {"current_version": 2, "expected_version": 1}
+    for state in (first, b, c):
+        assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 2
+        assert await wiring.count("audit_log", state.id, "entity_id") == 2
+    assert await wiring.count("outbox", stale.id, "convert_from(key, 'UTF8')") == 1
+    assert await wiring.count("audit_log", stale.id, "entity_id") == 1
+
+
+async def test_a_refused_reference_in_a_batch_fails_that_write_alone(
+    wiring: Wiring, pg_dsn: str
+) -> None:
+    blocker = await asyncpg.connect(pg_dsn)
+    try:
+        lock = blocker.transaction()
+        await lock.start()
+        _first, first_task = await _blocked_first_write(wiring, blocker)
+        good, bad = [await _store_with_warehouse(wiring) for _ in range(2)]
+        wiring.held.update({good.id: good, bad.id: bad})
+        batcher = wiring.uow.batcher
+        assert batcher is not None
+        tasks = [
+            asyncio.create_task(_change(wiring, good, "main")),
+            asyncio.create_task(_change(wiring, bad, "ghost")),
+        ]
+        await asyncio.wait_for(_until(lambda: batcher.waiting == 2), 10)
+        wiring.statements.clear()
+        await lock.rollback()
+        results = await asyncio.gather(first_task, *tasks, return_exceptions=True)
+    finally:
+        await blocker.close()
+    # The held-up first write's, the batch refused as a whole, then each of its writes alone:
+    # only `bad` is refused.
+    assert len(_batch_statements(wiring)) == 4
+    assert not isinstance(results[0], BaseException)
+    assert not isinstance(results[1], BaseException)
+    assert results[1].state.orders.default_warehouse_id == "main"
+    assert isinstance(results[2], UnknownReference)
+    assert results[2].details == {
+        "missing": [{"field": "default_warehouse_id", "kind": "warehouse", "id": "ghost"}]
+    }
+    assert await wiring.count("outbox", good.id, "convert_from(key, 'UTF8')") == 2
+    assert await wiring.count("outbox", bad.id, "convert_from(key, 'UTF8')") == 1
+    assert await wiring.count("audit_log", bad.id, "entity_id") == 1

@@ -22,6 +22,7 @@ from kervan_servicekit.migrations import quote_ident
 from kervan_servicekit.outbox import Outbox, OutboxMessage
 from kervan_servicekit.settings import PostgresSettings
 from store_registry.adapters.events import envelope_of
+from store_registry.adapters.write_batch import StoreUpdate, StoreWriteBatcher
 from store_registry.app.ports import AuditEntry, StoreChangedMeanwhile, StoreQuery, StoreView
 from store_registry.domain.api_status import ApiStatusView
 from store_registry.domain.errors import ReferenceInUse, UnknownReference
@@ -511,8 +512,10 @@ class PgUnitOfWork:
         stores_topic: str,
         inbox: Inbox,
         read_only: bool = False,
+        batcher: StoreWriteBatcher | None = None,
     ) -> None:
         self._pool = pool
+        self._batcher = batcher
         self.read_only = read_only
         self._outbox = outbox
         self._inbox = inbox
@@ -574,6 +577,10 @@ class PgUnitOfWork:
         """
         if self._conn is None:
             raise RuntimeError("unit of work not started")
+        single = self._single_update()
+        if single is not None and self._batcher is not None:
+            await self._commit_with_others(single, self._batcher)
+            return
         messages: list[OutboxMessage] = []
         tombstones: list[str] = []
         arg = _Args()
@@ -666,6 +673,70 @@ class PgUnitOfWork:
         if tx is not None:
             await tx.commit()
 
+    def _single_update(self) -> Store | None:
+        """The one store this commit updates, when that is all it does."""
+        if self._tx is not None or self.audit.pending:
+            return None  # other work in a transaction of its own: commit it all here
+        changed = [store for store in self.stores.seen if store.changes]
+        if len(changed) != 1:
+            return None
+        store = changed[0]
+        if (
+            store.deleted
+            or store.changes[0].kind is ChangeKind.CREATED
+            or store.id not in self.stores.versions_read
+        ):
+            return None
+        return store
+
+    async def _commit_with_others(self, store: Store, batcher: StoreWriteBatcher) -> None:
+        """Commit a single store update with the others this process has ready (group commit).
+
+        The connection goes back to the pool first: the batch takes one of its own, and a
+        unit of work waiting for a batch must not hold one the batch may need.
+        """
+        update = StoreUpdate(
+            store_id=store.id,
+            expected=self.stores.versions_read[store.id],
+            row=_row_of(store.state),
+            audit=[
+                (
+                    "store",
+                    store.id,
+                    change.kind.value,
+                    change.actor,
+                    change.at,
+                    change.state.version,
+                    self.correlation_id,
+                    change.diff,
+                )
+                for change in store.changes
+            ],
+            outbox=[
+                self._outbox._row(
+                    OutboxMessage(
+                        self._stores_topic, store.id, envelope_of(change, self.correlation_id)
+                    )
+                )
+                for change in store.changes
+            ],
+        )
+        proxy, self._proxy, self._conn = self._proxy, None, None
+        if proxy is not None:
+            await self._pool.release(proxy)
+        try:
+            row = await batcher.write(update)
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise UnknownReference(
+                "a reference item the settings point at was deleted meanwhile; retry",
+                {"store_ids": [store.id]},
+            ) from exc
+        if not row["wrote"]:
+            raise StoreChangedMeanwhile([store.id])
+        if store.id not in self._statuses:
+            self._statuses[store.id] = None if row["api_status"] is None else _api_status_of(row)
+        store.changes.clear()
+
     def _outbox_insert(
         self, messages: list[OutboxMessage], tombstones: list[str], arg: _Args, condition: str
     ) -> str:
@@ -692,13 +763,29 @@ class PgUnitOfWork:
 
 
 class PgUnitOfWorkFactory:
-    """Makes `PgUnitOfWork`s sharing a pool and the outbox writers."""
+    """Makes `PgUnitOfWork`s sharing a pool, the outbox writers and the group commit.
 
-    def __init__(self, pool: asyncpg.Pool, *, schema: str, stores_topic: str) -> None:
+    `write_batch`: most single-store updates one statement writes together (1: each its own
+    statement, as other commits; see `write_batch.py`).
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, schema: str, stores_topic: str, write_batch: int = 32
+    ) -> None:
         self._pool = pool
         self._outbox = Outbox(schema)
         self._inbox = Inbox(schema)
         self._stores_topic = stores_topic
+        self._batcher = (
+            StoreWriteBatcher(pool, channel=self._outbox.channel, max_batch=write_batch)
+            if write_batch > 1
+            else None
+        )
+
+    @property
+    def batcher(self) -> StoreWriteBatcher | None:
+        """The group commit of this factory's units of work (None when off)."""
+        return self._batcher
 
     def __call__(self, *, read_only: bool = False) -> PgUnitOfWork:
         """A fresh unit of work."""
@@ -708,4 +795,5 @@ class PgUnitOfWorkFactory:
             stores_topic=self._stores_topic,
             inbox=self._inbox,
             read_only=read_only,
+            batcher=self._batcher,
         )
