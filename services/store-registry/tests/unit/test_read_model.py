@@ -135,3 +135,21 @@ def test_state_at_knows_what_this_process_committed_until_the_re_read() -> None:
     assert reread.title == "Mine"
     model.clear()
     assert model.state_at("a", 4) is None
+
+
+def test_a_body_is_rendered_once_when_first_read_and_never_for_an_unread_version() -> None:
+    rendered: list[tuple[str, int]] = []
+
+    def render(v: StoreView) -> bytes:
+        rendered.append((v.state.id, v.state.version))
+        return f"{v.state.id}:{v.state.version}".encode()
+
+    model = StoreReadModel(render)
+    model.load([view("a", 1)])
+    model.apply({"a": None}, {"a": view("a", 1, version=2)})
+    model.apply({"a": None}, {"a": view("a", 1, version=3)})
+    assert rendered == []
+    entry = model.get("a")
+    assert entry is not None
+    assert (entry.body, entry.body, entry.etag) == (b"a:3", b"a:3", b'"3"')
+    assert rendered == [("a", 3)]

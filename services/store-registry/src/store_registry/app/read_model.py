@@ -11,20 +11,34 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from store_registry.app.ports import StoreQuery, StoreView
 from store_registry.domain.model import StoreState
 
 
-@dataclass(frozen=True, slots=True)
 class StoreEntry:
-    """One store as the API renders it: the view, its JSON body and its ETag."""
+    """One store as the API renders it: the view, its JSON body and its ETag.
 
-    view: StoreView
-    body: bytes
-    etag: bytes
+    The body is rendered when first asked for, then kept: a store written again before anyone
+    read it (the common case while an ERP pushes settings) is never rendered for nothing.
+    """
+
+    __slots__ = ("_body", "_render", "etag", "view")
+
+    def __init__(self, view: StoreView, render: Callable[[StoreView], bytes]) -> None:
+        self.view = view
+        self.etag = f'"{view.state.version}"'.encode()
+        self._render: Callable[[StoreView], bytes] | None = render
+        self._body = b""
+
+    @property
+    def body(self) -> bytes:
+        """The store's JSON, as the API answers it."""
+        render = self._render
+        if render is not None:
+            self._body, self._render = render(self.view), None
+        return self._body
 
 
 class StoreReadModel:
@@ -140,7 +154,7 @@ class StoreReadModel:
         return found
 
     def _entry(self, view: StoreView) -> StoreEntry:
-        return StoreEntry(view, self._render(view), f'"{view.state.version}"'.encode())
+        return StoreEntry(view, self._render)
 
     def _remove_key(self, key: tuple[datetime, str]) -> None:
         index = bisect.bisect_left(self._order, key)
