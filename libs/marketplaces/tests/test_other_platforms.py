@@ -208,3 +208,33 @@ async def test_test_mode_hits_sandbox(
     assert (await adapter.test_credentials()).valid
     bases = (await requests_log(sim, account))["bases"]
     assert set(bases) == {"sandbox"}, bases
+
+
+@pytest.mark.parametrize("platform", list(CASES))
+async def test_a_window_across_turkiyes_midnight(
+    platform: str, factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount
+) -> None:
+    """Türkiye's day starts at 21:00 UTC. A window that crosses it holds orders from two local
+    days, whatever the time of day the test runs at: a platform whose filter is in whole days
+    must be asked for both."""
+    adapter, account = await _store(platform, factory, sim, new_account)
+    midnight = datetime.now(UTC).replace(hour=21, minute=0, second=0, microsecond=0)
+    midnight -= timedelta(days=1)
+    created = {
+        "LATE-DAY": midnight - timedelta(minutes=30),
+        "NEXT-DAY": midnight + timedelta(minutes=30),
+    }
+    for number, at in created.items():
+        response = await sim.post(
+            f"/_sim/accounts/{account}/orders",
+            json={
+                "order_number": number,
+                "status": "NEW",
+                "created_at": at.isoformat(),
+                "lines": [{"sku": "SKU-MID", "quantity": 1, "unit_price": "5.00"}],
+            },
+        )
+        assert response.status_code == 201, response.text
+    window = (midnight - timedelta(hours=1), midnight + timedelta(hours=1))
+    found = {o.order_number async for o in adapter.list_orders(*window)}
+    assert found == set(created)

@@ -38,7 +38,7 @@ from kervan_marketplaces.models import (
 )
 from kervan_marketplaces.oauth import TokenCache, consent_url
 from kervan_marketplaces.platforms import _status
-from kervan_marketplaces.timeutil import parse_iso
+from kervan_marketplaces.timeutil import format_local, parse_iso
 from kervan_marketplaces.transport import Endpoint, PlatformHttp, default_classifier
 
 PRODUCT_PAGE = 100
@@ -241,8 +241,9 @@ class IdeaSoftAdapter(AdapterBase):
                 "limit": PAGE_SIZE,
                 "sort": "id",
                 "sinceId": cursor or None,
-                "startCreatedAt": since.strftime("%Y-%m-%d"),
-                "endCreatedAt": until.strftime("%Y-%m-%d"),
+                # Whole Türkiye days: from 21:00 UTC the shop's date is already tomorrow's.
+                "startCreatedAt": format_local(since, "%Y-%m-%d"),
+                "endCreatedAt": format_local(until, "%Y-%m-%d"),
             }
             body = await self._call("orders", "GET", "/orders", params=params)
             rows = body if isinstance(body, list) else (body.get("data") or body.get("items") or [])
