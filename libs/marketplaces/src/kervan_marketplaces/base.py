@@ -34,7 +34,7 @@ from kervan_marketplaces.models import (
 )
 from kervan_marketplaces.ratelimit import Rate
 from kervan_marketplaces.settings import IntegratorIdentity
-from kervan_marketplaces.timeutil import require_aware
+from kervan_marketplaces.timeutil import floor_to, require_aware
 from kervan_marketplaces.transport import Endpoint, PlatformHttp
 
 log = logging.getLogger("kervan_marketplaces")
@@ -161,6 +161,9 @@ class AdapterBase(ABC):
     PLATFORM: ClassVar[Platform]
     REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]]
     ENDPOINTS: ClassVar[dict[str, tuple[Endpoint, str]]]
+    ORDER_TIME_PRECISION: ClassVar[timedelta] = timedelta(seconds=1)
+    """Resolution of the order timestamps the platform filters and reports (order windows
+    start on a whole unit of it): a second unless the platform documents finer."""
 
     def __init__(
         self,
@@ -261,11 +264,13 @@ class AdapterBase(ABC):
                 extra={"platform": self.PLATFORM.value, "store_id": self.store.store_id},
             )
             since = now - max_history
-        # Platforms report order times to the whole second (IdeaSoft's createdAt, for one). A
-        # window that starts mid-second would drop an order created later in that same second,
-        # after the previous window ended: it reads as older than `since`. Starting on the second
-        # re-reads at most one second of orders, which the callers' upserts absorb.
-        return since.replace(microsecond=0), until
+        # Most platforms report order times to the whole second (IdeaSoft's createdAt, for
+        # one). A window that starts mid-second would drop an order created later in that same
+        # second, after the previous window ended: it reads as older than `since`. Starting on
+        # the second re-reads at most one second of orders, which the callers' upserts absorb.
+        # Platforms that stamp and filter in milliseconds (Trendyol, n11) start on the
+        # millisecond: a whole second would re-read every order of the second a poll ended in.
+        return floor_to(since, self.ORDER_TIME_PRECISION), until
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
