@@ -94,6 +94,8 @@ def decode_json(response: httpx.Response) -> Any:
 
 def to_decimal(value: object, default: Decimal | None = None) -> Decimal:
     """A platform amount (number or string, comma or dot decimal) as Decimal."""
+    if type(value) is Decimal:
+        return value  # what the JSON decoder gives for every number with a fraction
     if value is None or value == "":
         if default is None:
             raise ValueError("missing amount")
@@ -115,9 +117,25 @@ _ZERO = Decimal(0)
 _EIGHT_DECIMALS = Decimal("0.00000001")
 
 
+_AMOUNT_TEXTS: dict[str, str] = {}
+"""`amount_text` by `str(amount)` (exact: it keeps a Decimal's digits and exponent, where
+equal Decimals such as 129.9 and 129.90 hash alike): prices repeat across orders."""
+_AMOUNT_TEXTS_MAX = 4096
+
+
 def amount_text(amount: Decimal) -> str:
     """A non-negative amount as the contract's decimal text, at most 8 decimals (its
     precision); whole amounts lose their zeros (`100.00` → `100`)."""
+    key = str(amount)
+    text = _AMOUNT_TEXTS.get(key)
+    if text is None:
+        text = _amount_text(amount)
+        if len(_AMOUNT_TEXTS) < _AMOUNT_TEXTS_MAX:
+            _AMOUNT_TEXTS[key] = text
+    return text
+
+
+def _amount_text(amount: Decimal) -> str:
     amount = max(amount, _ZERO)
     whole, _, decimals = format(amount, "f").partition(".")
     if len(decimals) > 8:
