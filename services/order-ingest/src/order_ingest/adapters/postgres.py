@@ -285,6 +285,9 @@ class PgOrders:
         return [_order_from(r) for r in rows]
 
 
+_LOCK_STATE = "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1 FOR UPDATE"
+
+
 class PgIngestState:
     """Polling state per store."""
 
@@ -292,14 +295,14 @@ class PgIngestState:
         self._conn = conn
 
     async def lock(self, store_id: str) -> IngestState:
-        """See IngestStateRepository."""
-        await self._conn.execute(
-            "INSERT INTO ingest_state (store_id) VALUES ($1) ON CONFLICT DO NOTHING", store_id
-        )
-        row = await self._conn.fetchrow(
-            "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1 FOR UPDATE",
-            store_id,
-        )
+        """See IngestStateRepository (one statement once the store has its row: every batch
+        takes this lock)."""
+        row = await self._conn.fetchrow(_LOCK_STATE, store_id)
+        if row is None:
+            await self._conn.execute(
+                "INSERT INTO ingest_state (store_id) VALUES ($1) ON CONFLICT DO NOTHING", store_id
+            )
+            row = await self._conn.fetchrow(_LOCK_STATE, store_id)
         assert row is not None  # inserted above, and rows are never deleted
         return _state_from(row)
 
@@ -466,17 +469,24 @@ class PgEvents:
             )
             for payload, event_id in zip(payloads, new_event_ids(len(payloads)), strict=True)
         ]
+        # The relay's wake-up goes in the same statement (delivered at commit only, and
+        # folded into one per transaction by PostgreSQL).
         inserted = await self._conn.fetch(
             f"""
-            INSERT INTO {quote_ident(self._outbox.schema)}.outbox
-                (event_id, topic, key, headers, payload)
-            SELECT e, t, k, h::jsonb, p
-            FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
-                WITH ORDINALITY AS rows (e, t, k, h, p, n)
-            ORDER BY n
-            RETURNING id
+            WITH notified AS MATERIALIZED (SELECT pg_notify($6, '')),
+            inserted AS (
+                INSERT INTO {quote_ident(self._outbox.schema)}.outbox
+                    (event_id, topic, key, headers, payload)
+                SELECT e, t, k, h::jsonb, p
+                FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
+                    WITH ORDINALITY AS rows (e, t, k, h, p, n)
+                ORDER BY n
+                RETURNING id
+            )
+            SELECT inserted.id FROM inserted CROSS JOIN notified
             """,  # noqa: S608 - the schema name is quoted; values are parameters
             *(list(column) for column in zip(*[row[:5] for row in rows], strict=True)),
+            self._outbox.channel,
         )
         # Ids were taken in row order, whatever order RETURNING lists them in.
         ids = sorted(record["id"] for record in inserted)
@@ -486,8 +496,6 @@ class PgEvents:
                 ids, rows, strict=True
             )
         ]
-        # Delivered at commit only, and folded into one per transaction by PostgreSQL.
-        await self._conn.execute("SELECT pg_notify($1, '')", self._outbox.channel)
 
 
 class PostgresUnitOfWork:
