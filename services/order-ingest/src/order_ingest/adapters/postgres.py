@@ -185,42 +185,39 @@ class PgOrders:
         await self.save_many([order])
 
     async def save_many(self, orders: Sequence[IngestedOrder]) -> None:
-        """See OrderRepository (one statement per table, rows as arrays: `executemany` costs
-        the server one execution per row)."""
+        """See OrderRepository (one statement per table, the rows as one array of the table's
+        row type (migration 0003): `executemany` costs the server one execution per row)."""
         if not orders:
             return
-        columns = zip(
-            *(
-                (
-                    order.store_id,
-                    order.order_number,
-                    order.platform,
-                    order.status.value,
-                    order.first_seen_at,
-                    order.snapshot.last_modified_at,
-                    order.deduction_wanted,
-                    order.warehouse_id,
-                    self._order_json.of(order.snapshot).decode(),
-                    orjson.dumps(order.state_document()).decode(),
-                )
-                for order in orders
-            ),
-            strict=True,
-        )
+        rows = [
+            (
+                order.store_id,
+                order.order_number,
+                order.platform,
+                order.status.value,
+                order.first_seen_at,
+                order.snapshot.last_modified_at,
+                order.deduction_wanted,
+                order.warehouse_id,
+                self._order_json.of(order.snapshot).decode(),
+                orjson.dumps(order.state_document()).decode(),
+            )
+            for order in orders
+        ]
         await self._conn.execute(
             """
             INSERT INTO orders (store_id, order_number, platform, status, first_seen_at,
                 last_modified_at, deduction_wanted, warehouse_id, snapshot, state)
-            SELECT s, o, p, st, f, m, d, w, sn::jsonb, sa::jsonb
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                $6::timestamptz[], $7::bool[], $8::text[], $9::text[], $10::text[])
-                AS rows (s, o, p, st, f, m, d, w, sn, sa)
+            SELECT r.store_id, r.order_number, r.platform, r.status, r.first_seen_at,
+                r.last_modified_at, r.deduction_wanted, r.warehouse_id, r.snapshot::jsonb,
+                r.state::jsonb
+            FROM unnest($1::order_row[]) AS r
             ON CONFLICT (store_id, order_number) DO UPDATE SET
                 status = EXCLUDED.status, last_modified_at = EXCLUDED.last_modified_at,
                 warehouse_id = EXCLUDED.warehouse_id, snapshot = EXCLUDED.snapshot,
                 state = EXCLUDED.state, updated_at = now()
             """,
-            *(list(column) for column in columns),
+            rows,
         )
         lines = [
             (
@@ -241,14 +238,13 @@ class PgOrders:
             """
             INSERT INTO order_lines (store_id, order_number, line_id, sku, deducted_quantity,
                 released_quantity, cancelled_units)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
-                $6::int[], $7::int[])
+            SELECT * FROM unnest($1::order_line_row[])
             ON CONFLICT (store_id, order_number, line_id) DO UPDATE SET
                 deducted_quantity = EXCLUDED.deducted_quantity,
                 released_quantity = EXCLUDED.released_quantity,
                 cancelled_units = EXCLUDED.cancelled_units
             """,
-            *(list(column) for column in zip(*lines, strict=True)),
+            lines,
         )
 
     async def pending_deduction(self, store_id: str) -> list[IngestedOrder]:
@@ -473,19 +469,19 @@ class PgEvents:
         # folded into one per transaction by PostgreSQL).
         inserted = await self._conn.fetch(
             f"""
-            WITH notified AS MATERIALIZED (SELECT pg_notify($6, '')),
+            WITH notified AS MATERIALIZED (SELECT pg_notify($2, '')),
             inserted AS (
                 INSERT INTO {quote_ident(self._outbox.schema)}.outbox
                     (event_id, topic, key, headers, payload)
-                SELECT e, t, k, h::jsonb, p
-                FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
-                    WITH ORDINALITY AS rows (e, t, k, h, p, n)
-                ORDER BY n
+                SELECT r.event_id, r.topic, r.key, r.headers::jsonb, r.payload
+                FROM unnest($1::outbox_row[])
+                    WITH ORDINALITY AS r (event_id, topic, key, headers, payload, n)
+                ORDER BY r.n
                 RETURNING id
             )
             SELECT inserted.id FROM inserted CROSS JOIN notified
             """,  # noqa: S608 - the schema name is quoted; values are parameters
-            *(list(column) for column in zip(*[row[:5] for row in rows], strict=True)),
+            [row[:5] for row in rows],
             self._outbox.channel,
         )
         # Ids were taken in row order, whatever order RETURNING lists them in.
