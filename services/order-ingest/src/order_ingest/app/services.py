@@ -306,8 +306,9 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
         await uow.ingest.save(state)
         await uow.commit()
     now = ctx.clock()
-    for order in batch:
-        ctx.telemetry.event_lag(store.store_id, (now - order.last_modified_at).total_seconds())
+    ctx.telemetry.event_lags(
+        store.store_id, [(now - order.last_modified_at).total_seconds() for order in batch]
+    )
     if new_orders:
         ctx.telemetry.orders_ingested(store.store_id, new_orders)
     counts.seen += len(batch)
