@@ -13,6 +13,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
+from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.event import EventPayload
 from kervan_contracts.orders.v1 import (
     Order,
@@ -31,6 +32,20 @@ from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
 
+def _store_from(row: asyncpg.Record) -> StoreProfile:
+    return StoreProfile(
+        store_id=row["store_id"],
+        platform=row["platform"],
+        title=row["title"],
+        active=row["active"],
+        test_mode=row["test_mode"],
+        order_transfer_enabled=row["order_transfer_enabled"],
+        stock_deduction_enabled=row["stock_deduction_enabled"],
+        default_warehouse_id=row["default_warehouse_id"],
+        version=row["version"],
+    )
+
+
 class PgStores:
     """Projections of stores, API status and credential versions."""
 
@@ -42,19 +57,33 @@ class PgStores:
     async def get(self, store_id: str) -> StoreProfile | None:
         """See StoreRepository."""
         row = await self._conn.fetchrow("SELECT * FROM stores WHERE store_id = $1", store_id)
-        if row is None:
-            return None
-        return StoreProfile(
-            store_id=row["store_id"],
-            platform=row["platform"],
-            title=row["title"],
-            active=row["active"],
-            test_mode=row["test_mode"],
-            order_transfer_enabled=row["order_transfer_enabled"],
-            stock_deduction_enabled=row["stock_deduction_enabled"],
-            default_warehouse_id=row["default_warehouse_id"],
-            version=row["version"],
+        return None if row is None else _store_from(row)
+
+    async def get_with_api_status(
+        self, store_id: str
+    ) -> tuple[StoreProfile | None, ApiStatusView | None]:
+        """See StoreRepository (one round trip: both rows of the store, either may be absent;
+        the API status columns are those of servicekit's ApiStatusProjection)."""
+        row = await self._conn.fetchrow(
+            """
+            SELECT s.*, a.status AS api_status, a.reason_code AS api_reason_code,
+                a.checked_at AS api_checked_at
+            FROM (SELECT $1::text AS store_id) AS wanted
+            LEFT JOIN stores AS s ON s.store_id = wanted.store_id
+            LEFT JOIN api_statuses AS a ON a.store_id = wanted.store_id
+            """,
+            store_id,
         )
+        assert row is not None  # one row whatever exists
+        store = None if row["store_id"] is None else _store_from(row)
+        status = (
+            None
+            if row["api_status"] is None
+            else ApiStatusView(
+                ApiStatus(row["api_status"]), row["api_reason_code"], row["api_checked_at"]
+            )
+        )
+        return store, status
 
     async def upsert(self, profile: StoreProfile) -> bool:
         """See StoreRepository."""

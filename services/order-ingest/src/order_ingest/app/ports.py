@@ -50,6 +50,11 @@ class StoreRepository(Protocol):
     async def api_status(self, store_id: str) -> ApiStatusView | None:
         """The latest API status."""
 
+    async def get_with_api_status(
+        self, store_id: str
+    ) -> tuple[StoreProfile | None, ApiStatusView | None]:
+        """`get` and `api_status` in one read (what eligibility needs, before every batch)."""
+
     async def record_api_status(self, store_id: str, view: ApiStatusView) -> bool:
         """Keep the status if it was checked later than the one held; True if applied."""
 
