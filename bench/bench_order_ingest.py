@@ -23,8 +23,9 @@ the relay's 512 KiB (a full 16 KiB batch makes the next send wait for the broker
 
 Also printed, to see a change in the service's own cost through the noise of a shared
 machine: this process's CPU per order over the burst (the replica, its consumer, the creation
-calls) and over each baseline (its writers and consumer), the orders the replica read (re-reads
-included) and the polls by outcome.
+calls) and over each baseline (its writers and consumer), the PostgreSQL backends' CPU per
+order over the same spans (the bench database's connections, from /proc), the orders the
+replica read (re-reads included) and the polls by outcome.
 
 Everything runs on uvloop, as the service does in production (uvicorn picks it, and
 uvicorn[standard] installs it).
@@ -370,11 +371,43 @@ async def trickle(
     return created
 
 
+async def backends_cpu(dsn: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench's database (read
+    from /proc: the server runs on this machine). Background processes (WAL writer,
+    checkpointer) are not counted; backends write and flush their own WAL at commit."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return _process_cpu([row["pid"] for row in rows])
+
+
+def _process_cpu(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still running (/proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """Backend CPU seconds between two `backends_cpu` readings (backends opened in between
+    count from zero)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
 async def baseline(
     dsn: str, bootstrap: str, records: list[tuple[str, bytes | None, bytes]], batch_bytes: int
-) -> tuple[float, int, float]:
+) -> tuple[float, int, float, float]:
     """Same rows with asyncpg, same event bytes with aiokafka (`batch_bytes` per partition);
-    returns (orders/s, orders, this process's CPU seconds over the timed part)."""
+    returns (orders/s, orders, this process's CPU seconds and the PostgreSQL backends' over
+    the timed part)."""
     suffix = secrets.token_hex(4)
     specs = {
         name: dataclasses.replace(topics.TOPICS[name], name=f"bench.baseline.{name}.{suffix}")
@@ -418,6 +451,7 @@ async def baseline(
     await watcher.start()
     numbers = set(events)
     try:
+        pg_started = await backends_cpu(dsn)
         started, cpu_started = time.perf_counter(), time.process_time()
 
         async def writer(keys: list[tuple[str, str]]) -> None:
@@ -446,7 +480,9 @@ async def baseline(
 
         await asyncio.gather(*(writer(keys) for keys in per_store.values()))
         last = await watcher.wait_for(numbers, within=300)
-        return orders / (last - started), orders, time.process_time() - cpu_started
+        cpu = time.process_time() - cpu_started
+        pg_cpu = cpu_since(pg_started, await backends_cpu(dsn))
+        return orders / (last - started), orders, cpu, pg_cpu
     finally:
         await watcher.stop()
         await producer.stop()
@@ -613,6 +649,7 @@ async def run(args: argparse.Namespace) -> int:
                     await wait_all_polled(api, list(stores.accounts), within=120)
                     await wait_leases_shared(dsn, args.replicas, args.stores, within=120)
 
+                    pg_started = await backends_cpu(dsn)
                     profiler = _start_profiler(args.profile)
                     started, cpu_started = time.perf_counter(), time.process_time()
                     numbers = await burst(stores, args.orders, "BURST")
@@ -620,6 +657,7 @@ async def run(args: argparse.Namespace) -> int:
                     last = await watcher.wait_for(numbers, within=600)
                     burst_cpu = time.process_time() - cpu_started
                     _stop_profiler(profiler, args.profile)
+                    burst_pg_cpu = cpu_since(pg_started, await backends_cpu(dsn))
                     elapsed = last - started
                     throughput = len(numbers) / elapsed
                     print(
@@ -632,7 +670,9 @@ async def run(args: argparse.Namespace) -> int:
                     print(
                         f"this process's CPU during the burst (the replica, its consumer and "
                         f"the creation calls): {burst_cpu:.2f} s = "
-                        f"{burst_cpu / len(numbers) * 1000:.3f} ms/order",
+                        f"{burst_cpu / len(numbers) * 1000:.3f} ms/order; PostgreSQL backends "
+                        f"(every replica's): {burst_pg_cpu:.2f} s = "
+                        f"{burst_pg_cpu / len(numbers) * 1000:.3f} ms/order",
                         flush=True,
                     )
                     print(
@@ -664,12 +704,13 @@ async def run(args: argparse.Namespace) -> int:
 
     p50, p99, worst = (percentile(latencies, q) for q in (50, 99, 100))
     target_latency = args.poll_interval + 1.0
-    for batch_bytes, (base_rate, base_orders, base_cpu) in rates.items():
+    for batch_bytes, (base_rate, base_orders, base_cpu, base_pg_cpu) in rates.items():
         print(
             f"baseline (asyncpg rows + aiokafka events, no logic; {batch_bytes // 1024} KiB "
             f"batches): {base_orders} orders = {base_rate:,.0f} orders/s;  ratio "
             f"{throughput / base_rate:.2f}; this process's CPU "
-            f"{base_cpu / base_orders * 1000:.3f} ms/order"
+            f"{base_cpu / base_orders * 1000:.3f} ms/order, PostgreSQL backends' "
+            f"{base_pg_cpu / base_orders * 1000:.3f} ms/order"
         )
     # Against the stronger baseline: the relay's own batch size.
     ratio = throughput / rates[PRODUCER_BATCH_BYTES][0]

@@ -187,6 +187,14 @@ class TestMoney:
         assert wire["data"]["sale_price"] == {"amount": "299.90", "currency": "TRY"}  # type: ignore[index]
         assert Money.of(Decimal("1E+2"), "TRY").model_dump(mode="json")["amount"] == "100"
 
+    def test_repeated_amount_texts_keep_their_own_scale(self) -> None:
+        """Parsed texts are remembered: equal amounts of another scale stay apart."""
+        for _ in range(2):
+            for text in ("129.9", "129.90", "129.900", "-0.0", "0", "100"):
+                amount = Money.of(text, "TRY").amount
+                assert (str(amount), amount.is_signed()) == (text, text.startswith("-"))
+                assert Money.of(text, "TRY").model_dump(mode="json")["amount"] == text
+
     @pytest.mark.parametrize(
         "amount", [12.5, True, "1e3", "12,50", "01.5", " 1", "NaN", "1.123456789"]
     )

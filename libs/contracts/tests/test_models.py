@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 import kervan_contracts
@@ -20,6 +22,7 @@ from kervan_contracts.catalog.v1 import PriceChanged, StockLevelChanged
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.examples import EXAMPLES, order, store_snapshot
 from kervan_contracts.inventory.v1 import (
+    MOVEMENT_NAMESPACE,
     StockDeducted,
     StockMovementReason,
     StockReleased,
@@ -94,6 +97,28 @@ class TestStockMovements:
             movement_id("s1:o1", "l1", "", "sale"),
         }
         assert len(variants | {base}) == 7
+
+    @settings(max_examples=500)
+    @given(
+        parts=st.tuples(st.text(), st.text(), st.text(), st.text()),
+        cumulative=st.none() | st.integers(min_value=0, max_value=10**9),
+    )
+    def test_movement_id_is_uuid5_of_the_json_array_of_its_parts(
+        self, parts: tuple[str, str, str, str], cumulative: int | None
+    ) -> None:
+        """The ids every stored movement has: uuid5 over `json.dumps` of the parts (any text:
+        non-ASCII, quotes, backslashes, control characters, surrogates)."""
+        name = list(parts) if cumulative is None else [*parts, str(cumulative)]
+        expected = str(uuid.uuid5(MOVEMENT_NAMESPACE, json.dumps(name)))
+        store_id, order_number, line_id, reason = parts
+        assert movement_id(store_id, order_number, line_id, reason, cumulative) == expected
+
+    def test_movement_ids_of_published_movements_never_change(self) -> None:
+        assert movement_id("s1", "o1", "l1", "sale") == "1cce13ff-0c17-544b-8589-82aa48135114"
+        assert (
+            movement_id("s1", "o1", "l1", StockMovementReason.CANCELLATION, 2)
+            == "e579ac30-3cd8-508c-ab56-f412dca03519"
+        )
 
     def test_later_release_steps_have_their_own_ids_and_first_ones_keep_theirs(self) -> None:
         at = store_snapshot().created_at

@@ -30,3 +30,14 @@ from kervan_marketplaces.base import amount_text, money
 def test_amount_text(given: str, text: str) -> None:
     assert amount_text(Decimal(given)) == text
     assert money(Decimal(given), "TRY").amount == Decimal(text)
+
+
+def test_amount_text_of_equal_amounts_keeps_each_scale() -> None:
+    """Texts are remembered by the Decimal's own text: 129.9 and 129.90 are equal Decimals
+    with the same hash, but each keeps its scale, in either order and repeatedly."""
+    for _ in range(2):
+        assert amount_text(Decimal("129.90")) == "129.90"
+        assert amount_text(Decimal("129.9")) == "129.9"
+        assert amount_text(Decimal("129.900")) == "129.900"
+        assert amount_text(Decimal("1E+2")) == "100"
+        assert amount_text(Decimal("100")) == "100"

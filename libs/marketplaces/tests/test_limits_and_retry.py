@@ -19,7 +19,13 @@ from kervan_marketplaces import (
     Transient,
 )
 from kervan_marketplaces.retry import backoff_decision, call_with_retry, parse_retry_after
-from kervan_marketplaces.timeutil import epoch_ms, from_shifted_epoch_ms, windows
+from kervan_marketplaces.timeutil import (
+    ISTANBUL,
+    epoch_ms,
+    floor_to,
+    from_shifted_epoch_ms,
+    windows,
+)
 
 
 class FakeClock:
@@ -178,6 +184,15 @@ def test_windows_cover_range_without_gaps() -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert all(end - start <= timedelta(days=14) for start, end in parts)
     assert len(parts) == 3
+
+
+def test_floor_to_a_second_or_a_millisecond() -> None:
+    at = datetime(2026, 3, 1, 12, 0, 5, 123_456, tzinfo=ISTANBUL)
+    assert floor_to(at, timedelta(seconds=1)) == at.replace(microsecond=0)
+    assert floor_to(at, timedelta(milliseconds=1)) == at.replace(microsecond=123_000)
+    assert floor_to(at, timedelta(milliseconds=1)).tzinfo is UTC
+    whole = datetime(2026, 3, 1, 9, 0, 5, 123_000, tzinfo=UTC)
+    assert floor_to(whole, timedelta(milliseconds=1)) == whole
 
 
 def test_shifted_epoch_conversion() -> None:

@@ -165,6 +165,33 @@ async def test_window_starting_mid_second_keeps_an_order_from_that_second(
     assert "MID-SECOND" in numbers
 
 
+async def test_n11_window_starts_on_the_millisecond(
+    factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount
+) -> None:
+    """n11 stamps and filters in epoch milliseconds: a window starts on the millisecond, so an
+    order of the second the previous window ended in is not read again."""
+    adapter, account = await _store("n11", factory, sim, new_account)
+    created = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=700_000)
+    response = await sim.post(
+        f"/_sim/accounts/{account}/orders",
+        json={
+            "order_number": "MID-SECOND",
+            "status": "NEW",
+            "created_at": created.isoformat(),
+            "lines": [{"sku": "SKU-M", "quantity": 1, "unit_price": "10.00", "barcode": "BC-M"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    same_ms = {
+        o.order_number async for o in adapter.list_orders(created.replace(microsecond=700_900))
+    }
+    later_ms = {
+        o.order_number async for o in adapter.list_orders(created.replace(microsecond=701_000))
+    }
+    assert "MID-SECOND" in same_ms
+    assert "MID-SECOND" not in later_ms
+
+
 @pytest.mark.parametrize("platform", list(CASES))
 async def test_price_stock_outcomes_per_item(
     platform: str, factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount

@@ -147,6 +147,25 @@ async def test_window_splitting_reaches_older_orders(
     assert all(set(v["statuses"]) == {"200"} for v in log["by_endpoint"].values())
 
 
+async def test_window_starts_on_the_millisecond(
+    factory: AdapterFactory, sim: httpx.AsyncClient, new_account: NewAccount
+) -> None:
+    """Trendyol stamps and filters in epoch milliseconds: a window starting in the millisecond
+    of an order reads it; one starting a millisecond later does not (a whole-second start
+    would read it again)."""
+    adapter, account = await _store(factory, new_account)
+    created = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=700_000)
+    await _order(sim, account, "MS-1", created=created)
+    same_ms = {
+        o.order_number async for o in adapter.list_orders(created.replace(microsecond=700_900))
+    }
+    later_ms = {
+        o.order_number async for o in adapter.list_orders(created.replace(microsecond=701_000))
+    }
+    assert "MS-1" in same_ms
+    assert "MS-1" not in later_ms
+
+
 async def test_status_mapping_and_partial_cancel(
     factory: AdapterFactory, new_account: NewAccount, sim: httpx.AsyncClient
 ) -> None:

@@ -21,7 +21,16 @@ DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$"
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 
 
+_PARSED: dict[str, Decimal] = {}
+"""Amount texts already parsed: every order carries several, and prices repeat."""
+_PARSED_MAX = 4096
+
+
 def _parse_decimal(value: object) -> Decimal:
+    if type(value) is str:
+        known = _PARSED.get(value)
+        if known is not None:
+            return known  # Decimals are immutable: one object serves every equal text
     # Floats are refused outright: 0.1 + 0.2 style artefacts must never reach a price.
     # pydantic only turns ValueError into a ValidationError, hence no TypeError here.
     if isinstance(value, bool | float):
@@ -42,9 +51,12 @@ def _parse_decimal(value: object) -> Decimal:
             "(optional '-', up to 18 integer digits and 8 decimals, no exponent)"
         )
     try:
-        return Decimal(text)
+        parsed = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes this
         raise ValueError("amount is not a decimal number") from exc
+    if text is value and len(_PARSED) < _PARSED_MAX:
+        _PARSED[text] = parsed
+    return parsed
 
 
 def _plain(value: Decimal) -> str:

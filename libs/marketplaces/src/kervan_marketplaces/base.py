@@ -34,7 +34,7 @@ from kervan_marketplaces.models import (
 )
 from kervan_marketplaces.ratelimit import Rate
 from kervan_marketplaces.settings import IntegratorIdentity
-from kervan_marketplaces.timeutil import require_aware
+from kervan_marketplaces.timeutil import floor_to, require_aware
 from kervan_marketplaces.transport import Endpoint, PlatformHttp
 
 log = logging.getLogger("kervan_marketplaces")
@@ -94,6 +94,8 @@ def decode_json(response: httpx.Response) -> Any:
 
 def to_decimal(value: object, default: Decimal | None = None) -> Decimal:
     """A platform amount (number or string, comma or dot decimal) as Decimal."""
+    if type(value) is Decimal:
+        return value  # what the JSON decoder gives for every number with a fraction
     if value is None or value == "":
         if default is None:
             raise ValueError("missing amount")
@@ -115,9 +117,25 @@ _ZERO = Decimal(0)
 _EIGHT_DECIMALS = Decimal("0.00000001")
 
 
+_AMOUNT_TEXTS: dict[str, str] = {}
+"""`amount_text` by `str(amount)` (exact: it keeps a Decimal's digits and exponent, where
+equal Decimals such as 129.9 and 129.90 hash alike): prices repeat across orders."""
+_AMOUNT_TEXTS_MAX = 4096
+
+
 def amount_text(amount: Decimal) -> str:
     """A non-negative amount as the contract's decimal text, at most 8 decimals (its
     precision); whole amounts lose their zeros (`100.00` → `100`)."""
+    key = str(amount)
+    text = _AMOUNT_TEXTS.get(key)
+    if text is None:
+        text = _amount_text(amount)
+        if len(_AMOUNT_TEXTS) < _AMOUNT_TEXTS_MAX:
+            _AMOUNT_TEXTS[key] = text
+    return text
+
+
+def _amount_text(amount: Decimal) -> str:
     amount = max(amount, _ZERO)
     whole, _, decimals = format(amount, "f").partition(".")
     if len(decimals) > 8:
@@ -161,6 +179,9 @@ class AdapterBase(ABC):
     PLATFORM: ClassVar[Platform]
     REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]]
     ENDPOINTS: ClassVar[dict[str, tuple[Endpoint, str]]]
+    ORDER_TIME_PRECISION: ClassVar[timedelta] = timedelta(seconds=1)
+    """Resolution of the order timestamps the platform filters and reports (order windows
+    start on a whole unit of it): a second unless the platform documents finer."""
 
     def __init__(
         self,
@@ -261,11 +282,13 @@ class AdapterBase(ABC):
                 extra={"platform": self.PLATFORM.value, "store_id": self.store.store_id},
             )
             since = now - max_history
-        # Platforms report order times to the whole second (IdeaSoft's createdAt, for one). A
-        # window that starts mid-second would drop an order created later in that same second,
-        # after the previous window ended: it reads as older than `since`. Starting on the second
-        # re-reads at most one second of orders, which the callers' upserts absorb.
-        return since.replace(microsecond=0), until
+        # Most platforms report order times to the whole second (IdeaSoft's createdAt, for
+        # one). A window that starts mid-second would drop an order created later in that same
+        # second, after the previous window ended: it reads as older than `since`. Starting on
+        # the second re-reads at most one second of orders, which the callers' upserts absorb.
+        # Platforms that stamp and filter in milliseconds (Trendyol, n11) start on the
+        # millisecond: a whole second would re-read every order of the second a poll ended in.
+        return floor_to(since, self.ORDER_TIME_PRECISION), until
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 ISTANBUL = timezone(timedelta(hours=3), "TRT")
 """Türkiye time: UTC+3 all year since 2016 (no DST), which is all the platforms use."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def require_aware(value: datetime, name: str) -> datetime:
@@ -60,9 +61,14 @@ def ceil_to(value: datetime, unit: timedelta) -> datetime:
     end up keeps the last seconds of a window in it; the next window starts at the rounded-down
     start, so windows may overlap by less than one unit but never leave a gap.
     """
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    steps = -(-(require_aware(value, "value") - epoch) // unit)
-    return epoch + steps * unit
+    steps = -(-(require_aware(value, "value") - _EPOCH) // unit)
+    return _EPOCH + steps * unit
+
+
+def floor_to(value: datetime, unit: timedelta) -> datetime:
+    """`value` rounded down to a whole `unit` (a second, a millisecond) since the epoch, UTC."""
+    value = require_aware(value, "value")
+    return value - (value - _EPOCH) % unit
 
 
 def windows(

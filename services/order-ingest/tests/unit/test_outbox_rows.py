@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from order_ingest.adapters.postgres import OrderJson, outbox_row
+from order_ingest.adapters.postgres import OrderJson, new_event_ids, outbox_row
 from order_ingest.domain.order import IngestedOrder
 
 from kervan_contracts.event import EventPayload
@@ -25,7 +25,7 @@ from .test_order_properties import histories, run
 def assert_row_matches_the_contract(event: EventPayload, occurred_at: datetime) -> None:
     # Validating a dump checks what the aggregate assembled without validation.
     assert type(event).model_validate(event.model_dump()) == event
-    event_id = uuid.uuid4()
+    (event_id,) = new_event_ids(1)
     row = outbox_row(
         event,
         producer="order-ingest",
@@ -38,7 +38,7 @@ def assert_row_matches_the_contract(event: EventPayload, occurred_at: datetime) 
         event,
         producer="order-ingest",
         correlation_id="poll-7",
-        event_id=event_id,
+        event_id=uuid.UUID(event_id),
         occurred_at=occurred_at,
     )
     message = OutboxMessage(spec_of(type(event)).topic, key_for(event), envelope)
@@ -105,3 +105,16 @@ def test_an_order_is_serialised_once_for_its_row_and_its_event() -> None:
     assert shared.of(first) == first.model_dump_json().encode()
     other = order(number="1002")
     assert shared.of(other) != shared.of(first)
+
+
+def test_event_ids_are_random_version_4_uuids_in_canonical_text() -> None:
+    ids = new_event_ids(2_000)
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # canonical: lowercase, hyphenated
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    # Every variant digit occurs (the two random bits under the variant are kept).
+    assert {text[19] for text in ids} == set("89ab")
+    assert new_event_ids(0) == []

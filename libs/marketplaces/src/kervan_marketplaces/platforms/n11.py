@@ -81,6 +81,8 @@ class N11Adapter(AdapterBase):
         "tasks": (Endpoint("n11.tasks", rate(1000, 60)), _TASKS),
         "task_details": (Endpoint("n11.task_details", rate(1000, 60)), _TASKS),
     }
+    # startDate/endDate and lastModifiedDate are epoch milliseconds.
+    ORDER_TIME_PRECISION = timedelta(milliseconds=1)
 
     @classmethod
     def platform_capabilities(cls) -> Capabilities:

@@ -64,6 +64,8 @@ class TrendyolAdapter(AdapterBase):
         "batch_requests": (Endpoint("trendyol.batch_requests", rate(50, 10)), _GENERIC),
         "product_update": (Endpoint("trendyol.product_update", rate(50, 10)), _GENERIC),
     }
+    # startDate/endDate and lastModifiedDate are epoch milliseconds.
+    ORDER_TIME_PRECISION = timedelta(milliseconds=1)
 
     def __init__(self, *, record_cap: int = RECORD_CAP, **kwargs: Any) -> None:
         """`record_cap`: packages reachable per filter (10,000 as announced; a knob in case

@@ -59,6 +59,12 @@ class MemoryStores:
         """See StoreRepository."""
         return self._w.db.api_statuses.get(store_id)
 
+    async def get_with_api_status(
+        self, store_id: str
+    ) -> tuple[StoreProfile | None, ApiStatusView | None]:
+        """See StoreRepository."""
+        return await self.get(store_id), await self.api_status(store_id)
+
     async def record_api_status(self, store_id: str, view: ApiStatusView) -> bool:
         """See StoreRepository."""
         held = self._w.db.api_statuses.get(store_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -13,6 +13,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
+from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.event import EventPayload
 from kervan_contracts.orders.v1 import (
     Order,
@@ -31,6 +32,20 @@ from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
 
+def _store_from(row: asyncpg.Record) -> StoreProfile:
+    return StoreProfile(
+        store_id=row["store_id"],
+        platform=row["platform"],
+        title=row["title"],
+        active=row["active"],
+        test_mode=row["test_mode"],
+        order_transfer_enabled=row["order_transfer_enabled"],
+        stock_deduction_enabled=row["stock_deduction_enabled"],
+        default_warehouse_id=row["default_warehouse_id"],
+        version=row["version"],
+    )
+
+
 class PgStores:
     """Projections of stores, API status and credential versions."""
 
@@ -42,19 +57,33 @@ class PgStores:
     async def get(self, store_id: str) -> StoreProfile | None:
         """See StoreRepository."""
         row = await self._conn.fetchrow("SELECT * FROM stores WHERE store_id = $1", store_id)
-        if row is None:
-            return None
-        return StoreProfile(
-            store_id=row["store_id"],
-            platform=row["platform"],
-            title=row["title"],
-            active=row["active"],
-            test_mode=row["test_mode"],
-            order_transfer_enabled=row["order_transfer_enabled"],
-            stock_deduction_enabled=row["stock_deduction_enabled"],
-            default_warehouse_id=row["default_warehouse_id"],
-            version=row["version"],
+        return None if row is None else _store_from(row)
+
+    async def get_with_api_status(
+        self, store_id: str
+    ) -> tuple[StoreProfile | None, ApiStatusView | None]:
+        """See StoreRepository (one round trip: both rows of the store, either may be absent;
+        the API status columns are those of servicekit's ApiStatusProjection)."""
+        row = await self._conn.fetchrow(
+            """
+            SELECT s.*, a.status AS api_status, a.reason_code AS api_reason_code,
+                a.checked_at AS api_checked_at
+            FROM (SELECT $1::text AS store_id) AS wanted
+            LEFT JOIN stores AS s ON s.store_id = wanted.store_id
+            LEFT JOIN api_statuses AS a ON a.store_id = wanted.store_id
+            """,
+            store_id,
         )
+        assert row is not None  # one row whatever exists
+        store = None if row["store_id"] is None else _store_from(row)
+        status = (
+            None
+            if row["api_status"] is None
+            else ApiStatusView(
+                ApiStatus(row["api_status"]), row["api_reason_code"], row["api_checked_at"]
+            )
+        )
+        return store, status
 
     async def upsert(self, profile: StoreProfile) -> bool:
         """See StoreRepository."""
@@ -185,42 +214,39 @@ class PgOrders:
         await self.save_many([order])
 
     async def save_many(self, orders: Sequence[IngestedOrder]) -> None:
-        """See OrderRepository (one statement per table, rows as arrays: `executemany` costs
-        the server one execution per row)."""
+        """See OrderRepository (one statement per table, the rows as one array of the table's
+        row type (migration 0003): `executemany` costs the server one execution per row)."""
         if not orders:
             return
-        columns = zip(
-            *(
-                (
-                    order.store_id,
-                    order.order_number,
-                    order.platform,
-                    order.status.value,
-                    order.first_seen_at,
-                    order.snapshot.last_modified_at,
-                    order.deduction_wanted,
-                    order.warehouse_id,
-                    self._order_json.of(order.snapshot).decode(),
-                    orjson.dumps(order.state_document()).decode(),
-                )
-                for order in orders
-            ),
-            strict=True,
-        )
+        rows = [
+            (
+                order.store_id,
+                order.order_number,
+                order.platform,
+                order.status.value,
+                order.first_seen_at,
+                order.snapshot.last_modified_at,
+                order.deduction_wanted,
+                order.warehouse_id,
+                self._order_json.of(order.snapshot).decode(),
+                orjson.dumps(order.state_document()).decode(),
+            )
+            for order in orders
+        ]
         await self._conn.execute(
             """
             INSERT INTO orders (store_id, order_number, platform, status, first_seen_at,
                 last_modified_at, deduction_wanted, warehouse_id, snapshot, state)
-            SELECT s, o, p, st, f, m, d, w, sn::jsonb, sa::jsonb
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                $6::timestamptz[], $7::bool[], $8::text[], $9::text[], $10::text[])
-                AS rows (s, o, p, st, f, m, d, w, sn, sa)
+            SELECT r.store_id, r.order_number, r.platform, r.status, r.first_seen_at,
+                r.last_modified_at, r.deduction_wanted, r.warehouse_id, r.snapshot::jsonb,
+                r.state::jsonb
+            FROM unnest($1::order_row[]) AS r
             ON CONFLICT (store_id, order_number) DO UPDATE SET
                 status = EXCLUDED.status, last_modified_at = EXCLUDED.last_modified_at,
                 warehouse_id = EXCLUDED.warehouse_id, snapshot = EXCLUDED.snapshot,
                 state = EXCLUDED.state, updated_at = now()
             """,
-            *(list(column) for column in columns),
+            rows,
         )
         lines = [
             (
@@ -241,14 +267,13 @@ class PgOrders:
             """
             INSERT INTO order_lines (store_id, order_number, line_id, sku, deducted_quantity,
                 released_quantity, cancelled_units)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
-                $6::int[], $7::int[])
+            SELECT * FROM unnest($1::order_line_row[])
             ON CONFLICT (store_id, order_number, line_id) DO UPDATE SET
                 deducted_quantity = EXCLUDED.deducted_quantity,
                 released_quantity = EXCLUDED.released_quantity,
                 cancelled_units = EXCLUDED.cancelled_units
             """,
-            *(list(column) for column in zip(*lines, strict=True)),
+            lines,
         )
 
     async def pending_deduction(self, store_id: str) -> list[IngestedOrder]:
@@ -285,6 +310,9 @@ class PgOrders:
         return [_order_from(r) for r in rows]
 
 
+_LOCK_STATE = "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1 FOR UPDATE"
+
+
 class PgIngestState:
     """Polling state per store."""
 
@@ -292,14 +320,14 @@ class PgIngestState:
         self._conn = conn
 
     async def lock(self, store_id: str) -> IngestState:
-        """See IngestStateRepository."""
-        await self._conn.execute(
-            "INSERT INTO ingest_state (store_id) VALUES ($1) ON CONFLICT DO NOTHING", store_id
-        )
-        row = await self._conn.fetchrow(
-            "SELECT *, polls::text AS polls_text FROM ingest_state WHERE store_id = $1 FOR UPDATE",
-            store_id,
-        )
+        """See IngestStateRepository (one statement once the store has its row: every batch
+        takes this lock)."""
+        row = await self._conn.fetchrow(_LOCK_STATE, store_id)
+        if row is None:
+            await self._conn.execute(
+                "INSERT INTO ingest_state (store_id) VALUES ($1) ON CONFLICT DO NOTHING", store_id
+            )
+            row = await self._conn.fetchrow(_LOCK_STATE, store_id)
         assert row is not None  # inserted above, and rows are never deleted
         return _state_from(row)
 
@@ -368,9 +396,9 @@ def outbox_row(
     producer: str,
     correlation_id: str,
     occurred_at: datetime,
-    event_id: uuid.UUID,
+    event_id: str,
     order_json: OrderJson,
-) -> tuple[uuid.UUID, str, bytes, str, bytes, list[tuple[str, bytes]]]:
+) -> tuple[str, str, bytes, str, bytes, list[tuple[str, bytes]]]:
     """(event_id, topic, key, headers, payload) of one event's outbox row, plus the headers
     as the relay sends them (`(name, value bytes)`, for the hand-off).
 
@@ -382,15 +410,17 @@ def outbox_row(
     spec = spec_of(type(payload))
     headers = {
         HEADER_EVENT_TYPE: spec.event_type,
-        HEADER_EVENT_ID: str(event_id),
+        HEADER_EVENT_ID: event_id,
         # As servicekit's outbox does: FastStream reads it into the message's correlation id.
         "correlation_id": correlation_id,
     }
     data: orjson.Fragment | dict[str, object]
     if isinstance(payload, _ORDER_EVENTS):
-        # `order` is the first field of every order event; the others follow in their order.
-        rest = payload.model_dump(mode="json", exclude={"order"})
-        data = {"order": orjson.Fragment(order_json.of(payload.order)), **rest}
+        # `order` is the first field of every order event; the others follow in their order
+        # (OrderReceived, one per new order, has no other).
+        data = {"order": orjson.Fragment(order_json.of(payload.order))}
+        if len(type(payload).model_fields) > 1:
+            data.update(payload.model_dump(mode="json", exclude={"order"}))
     else:
         data = orjson.Fragment(payload.model_dump_json())
     envelope = {
@@ -411,6 +441,20 @@ def outbox_row(
         orjson.dumps(envelope, option=orjson.OPT_UTC_Z),
         [(name, value.encode()) for name, value in headers.items()],
     )
+
+
+_VARIANT_DIGIT = {f"{d:x}": f"{8 | (d & 3):x}" for d in range(16)}
+
+
+def new_event_ids(count: int) -> list[str]:
+    """`count` random version-4 UUIDs in canonical text (what `str(uuid.uuid4())` gives),
+    from one `os.urandom` call: a `uuid.UUID` object costs more than the bytes, and the
+    envelope and the headers only need the text."""
+    digits = os.urandom(16 * count).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
+        for h in (digits[at : at + 32] for at in range(0, 32 * count, 32))
+    ]
 
 
 class PgEvents:
@@ -445,22 +489,29 @@ class PgEvents:
                 producer=self._producer,
                 correlation_id=correlation_id,
                 occurred_at=occurred_at,
-                event_id=uuid.uuid4(),
+                event_id=event_id,
                 order_json=self._order_json,
             )
-            for payload in payloads
+            for payload, event_id in zip(payloads, new_event_ids(len(payloads)), strict=True)
         ]
+        # The relay's wake-up goes in the same statement (delivered at commit only, and
+        # folded into one per transaction by PostgreSQL).
         inserted = await self._conn.fetch(
             f"""
-            INSERT INTO {quote_ident(self._outbox.schema)}.outbox
-                (event_id, topic, key, headers, payload)
-            SELECT e, t, k, h::jsonb, p
-            FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
-                WITH ORDINALITY AS rows (e, t, k, h, p, n)
-            ORDER BY n
-            RETURNING id
+            WITH notified AS MATERIALIZED (SELECT pg_notify($2, '')),
+            inserted AS (
+                INSERT INTO {quote_ident(self._outbox.schema)}.outbox
+                    (event_id, topic, key, headers, payload)
+                SELECT r.event_id, r.topic, r.key, r.headers::jsonb, r.payload
+                FROM unnest($1::outbox_row[])
+                    WITH ORDINALITY AS r (event_id, topic, key, headers, payload, n)
+                ORDER BY r.n
+                RETURNING id
+            )
+            SELECT inserted.id FROM inserted CROSS JOIN notified
             """,  # noqa: S608 - the schema name is quoted; values are parameters
-            *(list(column) for column in zip(*[row[:5] for row in rows], strict=True)),
+            [row[:5] for row in rows],
+            self._outbox.channel,
         )
         # Ids were taken in row order, whatever order RETURNING lists them in.
         ids = sorted(record["id"] for record in inserted)
@@ -470,8 +521,6 @@ class PgEvents:
                 ids, rows, strict=True
             )
         ]
-        # Delivered at commit only, and folded into one per transaction by PostgreSQL.
-        await self._conn.execute("SELECT pg_notify($1, '')", self._outbox.channel)
 
 
 class PostgresUnitOfWork:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -61,9 +62,14 @@ class PrometheusTelemetry:
         """See PollTelemetry."""
         self.orders.labels(store_id).inc(count)
 
-    def event_lag(self, store_id: str, seconds: float) -> None:
-        """See PollTelemetry."""
-        self.lag.labels(store_id).observe(max(seconds, 0.0))
+    def event_lags(self, store_id: str, seconds: Sequence[float]) -> None:
+        """See PollTelemetry (the store's series is looked up once per batch, and made only
+        when there is a sample)."""
+        if not seconds:
+            return
+        lag = self.lag.labels(store_id)
+        for value in seconds:
+            lag.observe(max(value, 0.0))
 
     def pending_deductions(self, store_id: str, count: int) -> None:
         """See PollTelemetry."""

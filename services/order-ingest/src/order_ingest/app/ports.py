@@ -50,6 +50,11 @@ class StoreRepository(Protocol):
     async def api_status(self, store_id: str) -> ApiStatusView | None:
         """The latest API status."""
 
+    async def get_with_api_status(
+        self, store_id: str
+    ) -> tuple[StoreProfile | None, ApiStatusView | None]:
+        """`get` and `api_status` in one read (what eligibility needs, before every batch)."""
+
     async def record_api_status(self, store_id: str, view: ApiStatusView) -> bool:
         """Keep the status if it was checked later than the one held; True if applied."""
 
@@ -198,8 +203,9 @@ class PollTelemetry(Protocol):
     def orders_ingested(self, store_id: str, count: int) -> None:
         """New orders were stored."""
 
-    def event_lag(self, store_id: str, seconds: float) -> None:
-        """Seconds between an order's marketplace change and its event."""
+    def event_lags(self, store_id: str, seconds: Sequence[float]) -> None:
+        """Seconds between each order's marketplace change and its events (one per order of a
+        committed batch)."""
 
     def pending_deductions(self, store_id: str, count: int) -> None:
         """Orders waiting for a default warehouse."""
@@ -216,7 +222,7 @@ class NoTelemetry:
     def orders_ingested(self, store_id: str, count: int) -> None:
         """Ignore."""
 
-    def event_lag(self, store_id: str, seconds: float) -> None:
+    def event_lags(self, store_id: str, seconds: Sequence[float]) -> None:
         """Ignore."""
 
     def pending_deductions(self, store_id: str, count: int) -> None:

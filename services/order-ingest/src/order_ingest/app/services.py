@@ -183,8 +183,7 @@ async def _poll(
     store_id: str, ctx: PollContext, on_progress: Callable[[], None] | None
 ) -> PollResult:
     async with ctx.uow() as uow:
-        store = await uow.stores.get(store_id)
-        api_status = await uow.stores.api_status(store_id)
+        store, api_status = await uow.stores.get_with_api_status(store_id)
         state = await uow.ingest.get(store_id) or IngestState(store_id)
     verdict = eligibility(store, api_status, state.paused_reason)
     if not verdict.eligible or store is None:
@@ -288,10 +287,8 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
             raise LeaseLostError
         # Re-check inside the lock: a store switched passive (or order transfer off, or paused)
         # since the poll started stops here, and new settings apply to this batch.
-        current = await uow.stores.get(store.store_id)
-        verdict = eligibility(
-            current, await uow.stores.api_status(store.store_id), state.paused_reason
-        )
+        current, api_status = await uow.stores.get_with_api_status(store.store_id)
+        verdict = eligibility(current, api_status, state.paused_reason)
         if current is None or not verdict.eligible:
             raise StoreIneligibleError(verdict.reason)
         events = await _apply_orders(uow, current, batch, ctx.clock())
@@ -306,8 +303,9 @@ async def _commit_batch(  # noqa: PLR0917 - private, called from one place
         await uow.ingest.save(state)
         await uow.commit()
     now = ctx.clock()
-    for order in batch:
-        ctx.telemetry.event_lag(store.store_id, (now - order.last_modified_at).total_seconds())
+    ctx.telemetry.event_lags(
+        store.store_id, [(now - order.last_modified_at).total_seconds() for order in batch]
+    )
     if new_orders:
         ctx.telemetry.orders_ingested(store.store_id, new_orders)
     counts.seen += len(batch)
