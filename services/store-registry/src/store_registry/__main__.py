@@ -8,8 +8,9 @@ from pathlib import Path
 
 from kervan_servicekit.cli import ExtraCommand, ServiceCli
 from kervan_servicekit.logging import configure_logging, get_logger
+from kervan_servicekit.runtime import create_pool
 from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
-from store_registry.adapters.postgres import PgUnitOfWorkFactory, open_pool
+from store_registry.adapters.postgres import PgUnitOfWorkFactory
 from store_registry.app.services import Collaborators
 from store_registry.bootstrap import build_app, migrate_database, openapi_document
 from store_registry.entrypoints.seed import seed_demo_data
@@ -21,7 +22,9 @@ OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.json"
 
 async def _seed(settings: StoreRegistrySettings) -> list[str]:
     await migrate_database(settings)
-    pool = await open_pool(settings.postgres.model_copy(update={"schema_name": settings.db_schema}))
+    pool = await create_pool(
+        settings.postgres.model_copy(update={"schema_name": settings.db_schema})
+    )
     try:
         uow = PgUnitOfWorkFactory(
             pool, schema=settings.db_schema, stores_topic=settings.stores_topic

@@ -21,11 +21,11 @@ from kervan_servicekit.metrics import ServiceMetrics, metric_prefix
 from kervan_servicekit.migrations import MigrationSet, load_migrations, migrate
 from kervan_servicekit.outbox import OutboxRelay, ProducerLike
 from kervan_servicekit.retry import RetryPolicy
-from kervan_servicekit.runtime import Lifecycle, freeze_startup_heap
+from kervan_servicekit.runtime import Lifecycle, create_pool, freeze_startup_heap
 from kervan_servicekit.topics import ensure_topics
 from store_registry import __version__
 from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
-from store_registry.adapters.postgres import PgUnitOfWork, PgUnitOfWorkFactory, open_pool
+from store_registry.adapters.postgres import PgUnitOfWork, PgUnitOfWorkFactory
 from store_registry.adapters.store_listener import StoreChangeListener
 from store_registry.app.read_model import StoreReadModel
 from store_registry.app.services import Collaborators
@@ -158,7 +158,7 @@ def build_app(
         if settings.create_topics:
             await create_topics(settings)
         pool_settings = settings.postgres.model_copy(update={"schema_name": settings.db_schema})
-        pool: asyncpg.Pool = await open_pool(pool_settings)
+        pool: asyncpg.Pool = await create_pool(pool_settings)
         uow.factory = PgUnitOfWorkFactory(
             pool,
             schema=settings.db_schema,

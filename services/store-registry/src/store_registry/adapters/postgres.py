@@ -18,9 +18,7 @@ from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
 from kervan_servicekit.inbox import Inbox
-from kervan_servicekit.migrations import quote_ident
 from kervan_servicekit.outbox import Outbox, OutboxMessage
-from kervan_servicekit.settings import PostgresSettings
 from store_registry.adapters.events import envelope_of
 from store_registry.adapters.write_batch import StoreUpdate, StoreWriteBatcher
 from store_registry.app.ports import AuditEntry, StoreChangedMeanwhile, StoreQuery, StoreView
@@ -145,30 +143,6 @@ def _api_status_of(row: asyncpg.Record) -> ApiStatusView:
         row["api_checked_at"],
         row["api_test_mode"],
     )
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Pool reset hook: nothing to undo.
-
-    asyncpg's default reset runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
-    RESET ALL` on every release, one more round trip per request. The service's pooled
-    connections never take advisory locks, LISTEN, SET or keep cursors (the relay and the
-    migrations use their own connections), and asyncpg still rolls back an open transaction
-    before calling this hook.
-    """
-
-
-async def open_pool(settings: PostgresSettings) -> asyncpg.Pool:
-    """The service's pool: `search_path` = its schema, no per-release session reset."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        settings.dsn.get_secret_value(),
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        command_timeout=settings.command_timeout_seconds,
-        server_settings={"search_path": quote_ident(settings.schema_name)},
-        reset=_keep_session,
-    )
-    return pool
 
 
 class PgStoreRepository:
