@@ -67,6 +67,28 @@ def test_context_is_bound_per_block_only(log_stream: io.StringIO) -> None:
     assert "correlation_id" not in outside
 
 
+def test_a_nested_block_restores_the_outer_values(log_stream: io.StringIO) -> None:
+    log = get_logger("test")
+    with bound_log_context(correlation_id="outer", event_id="e-1"):
+        with bound_log_context(correlation_id="inner"):
+            log.info("nested")
+        log.info("back")
+    nested, back = _lines(log_stream)
+    assert (nested["correlation_id"], nested["event_id"]) == ("inner", "e-1")
+    assert (back["correlation_id"], back["event_id"]) == ("outer", "e-1")
+
+
+def test_a_block_is_left_as_it_was_entered_when_its_body_raises(
+    log_stream: io.StringIO,
+) -> None:
+    log = get_logger("test")
+    with pytest.raises(RuntimeError), bound_log_context(correlation_id="c-1"):
+        raise RuntimeError("boom")
+    log.info("after")
+    (after,) = _lines(log_stream)
+    assert "correlation_id" not in after
+
+
 def test_secrets_are_masked_in_fields_nested_values_extras_and_urls(
     log_stream: io.StringIO,
 ) -> None:

@@ -7,11 +7,12 @@ A redaction processor masks values under secret-looking keys and passwords insid
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
 import structlog
@@ -128,12 +129,31 @@ def configure_logging(service: str, level: str = "INFO", *, stream: TextIO | Non
         library_logger.propagate = True
 
 
-@contextmanager
-def bound_log_context(**values: object) -> Iterator[None]:
-    """Bind values (correlation_id, event_id, ...) to every log line inside the block."""
-    clean = {key: value for key, value in values.items() if value is not None}
-    with structlog.contextvars.bound_contextvars(**clean):
-        yield
+class _BoundLogContext:
+    """`bound_log_context`'s block: binds on entry, restores the previous values on exit.
+
+    structlog's `bound_contextvars` reads the whole context (`copy_context`, every variable)
+    on each entry to save what it overwrites; the tokens of `bind_contextvars` restore the
+    same values without that (a few per cent of a service's CPU per request under load).
+    """
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self._values = values
+        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._values)
+
+    def __exit__(self, *_exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
+def bound_log_context(**values: object) -> AbstractContextManager[None]:
+    """Bind values (correlation_id, event_id, ...) to every log line inside the block;
+    on leaving it the values bound before are back (nested blocks, the same keys)."""
+    return _BoundLogContext({key: value for key, value in values.items() if value is not None})
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
