@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -145,6 +146,40 @@ async def test_a_write_from_the_held_state_is_one_statement_and_reads_the_api_st
     assert (view.api_status.status, view.api_status.checked_at) == (ApiStatus.VALID, checked)
     assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 2
     assert await wiring.count("audit_log", state.id, "entity_id") == 2
+
+
+class _CountingPool:
+    """The wiring's pool, counting the connections taken from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.taken = 0
+
+    def acquire(self) -> Any:
+        self.taken += 1
+        return self.pool.acquire()
+
+    async def release(self, conn: Any) -> None:
+        await self.pool.release(conn)
+
+
+async def test_a_write_from_the_held_state_takes_one_connection_the_batchs(
+    wiring: Wiring,
+) -> None:
+    state = await _store_with_warehouse(wiring)
+    pool = _CountingPool(wiring.pool)
+    uow = PgUnitOfWorkFactory(cast(asyncpg.Pool, pool), schema=wiring.schema, stores_topic="s")
+    wiring.held[state.id] = state
+    await services.change_order_settings(
+        ChangeOrderSettings(CALLER, state.id, 1, _orders("main")), uow(), wiring.env()
+    )
+    assert pool.taken == 1  # the group commit's; the unit of work ran no statement itself
+    wiring.held.clear()  # now the write reads the store first, on a connection of its own
+    await services.change_order_settings(
+        ChangeOrderSettings(CALLER, state.id, 2, _orders(None)), uow(), wiring.env()
+    )
+    assert pool.taken == 3
+    assert await wiring.count("outbox", state.id, "convert_from(key, 'UTF8')") == 3
 
 
 async def test_a_held_state_the_database_has_left_gives_the_412_of_a_read(

@@ -459,6 +459,33 @@ class PgAuditRepository:
         ]
 
 
+class _LazyConnection:
+    """What the repositories call a connection: each call takes the unit of work's pooled
+    connection first (`PgUnitOfWork._connection`), so a unit of work that runs no statement
+    of its own never takes one."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connection = connection
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """`Connection.fetch` on the unit of work's connection."""
+        return await (await self._connection()).fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """`Connection.fetchrow` on the unit of work's connection."""
+        return await (await self._connection()).fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """`Connection.fetchval` on the unit of work's connection."""
+        return await (await self._connection()).fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """`Connection.execute` on the unit of work's connection."""
+        return await (await self._connection()).execute(query, *args)
+
+
 class PgUnitOfWork:
     """One pooled connection; commit writes state, audit and outbox atomically.
 
@@ -496,16 +523,21 @@ class PgUnitOfWork:
         self._stores_topic = stores_topic
         self._proxy: PoolConnectionProxy | None = None
         self._conn: asyncpg.Connection | None = None
+        self._started = False
         self._tx: Transaction | None = None
         self._statuses: dict[str, ApiStatusView | None] = {}
         self.correlation_id: str | None = None
 
     async def __aenter__(self) -> Self:
-        """Take a connection (the transaction, if any, starts when needed)."""
-        proxy = await self._pool.acquire()
-        # The pool hands out a proxy that forwards every Connection method.
-        conn = cast("asyncpg.Connection", proxy)
-        self._proxy, self._conn, self._tx = proxy, conn, None
+        """Start; a connection is taken at the first statement (the transaction, if any,
+        starts when needed).
+
+        A settings write that starts from a state this process holds never needs one of its
+        own: its commit goes to the group commit, which writes with a connection of its own.
+        """
+        self._proxy, self._tx, self._started = None, None, True
+        conn = cast("asyncpg.Connection", _LazyConnection(self._connection))
+        self._conn = conn
         statuses: dict[str, ApiStatusView | None] = {}
         self._statuses = statuses
         known_references: dict[ReferenceUse, bool] = {}
@@ -515,14 +547,22 @@ class PgUnitOfWork:
         self.audit = PgAuditRepository(conn)
         return self
 
-    async def _begin(self) -> None:
-        if self._conn is None:
+    async def _connection(self) -> asyncpg.Connection:
+        """The unit of work's pooled connection, taken now if it has none yet."""
+        if not self._started:
             raise RuntimeError("unit of work not started")
+        if self._proxy is None:
+            self._proxy = await self._pool.acquire()
+        # The pool hands out a proxy that forwards every Connection method.
+        return cast("asyncpg.Connection", self._proxy)
+
+    async def _begin(self) -> None:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot write")
         if self._tx is None:
-            self._tx = self._conn.transaction()
-            await self._tx.start()
+            tx = (await self._connection()).transaction()
+            await tx.start()
+            self._tx = tx
 
     async def __aexit__(
         self,
@@ -531,7 +571,7 @@ class PgUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         """Roll back unless committed; give the connection back."""
-        proxy, self._proxy, self._conn = self._proxy, None, None
+        proxy, self._proxy, self._conn, self._started = self._proxy, None, None, False
         tx, self._tx = self._tx, None
         if proxy is None:
             return
@@ -549,7 +589,7 @@ class PgUnitOfWork:
         write matched its version read, and after those writes, so outbox rows of one store
         are numbered in commit order, as the relay requires for rows of one key.
         """
-        if self._conn is None:
+        if not self._started:
             raise RuntimeError("unit of work not started")
         single = self._single_update()
         if single is not None and self._batcher is not None:
@@ -621,7 +661,7 @@ class PgUnitOfWork:
                 else ""
             )
             try:
-                row = await self._conn.fetchrow(
+                row = await (await self._connection()).fetchrow(
                     f"WITH {ctes} SELECT {wrote_all} AS wrote{notify}{columns}{status_of}",
                     *arg.values,
                 )
@@ -695,7 +735,7 @@ class PgUnitOfWork:
                 for change in store.changes
             ],
         )
-        proxy, self._proxy, self._conn = self._proxy, None, None
+        proxy, self._proxy = self._proxy, None
         if proxy is not None:
             await self._pool.release(proxy)
         try:
@@ -732,8 +772,7 @@ class PgUnitOfWork:
     async def claim_event(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Inbox claim in this transaction."""
         await self._begin()
-        assert self._conn is not None, "unit of work not started"
-        return await self._inbox.claim(self._conn, consumer, event_id)
+        return await self._inbox.claim(await self._connection(), consumer, event_id)
 
 
 class PgUnitOfWorkFactory:

@@ -18,13 +18,16 @@ class ApiStatusView:
     checked_at: datetime | None
     test_mode: bool | None
 
-    @classmethod
-    def unknown(cls) -> ApiStatusView:
-        """Nothing heard from credential-vault yet."""
-        return cls(ApiStatus.UNKNOWN, None, None, None, None)
+    @staticmethod
+    def unknown() -> ApiStatusView:
+        """Nothing heard from credential-vault yet (one shared instance: it is immutable)."""
+        return _UNKNOWN
 
     def is_newer_than(self, other: ApiStatusView | None) -> bool:
         """Latest check wins; an equal or older check is a duplicate or a stale replay."""
         if other is None or other.checked_at is None:
             return True
         return self.checked_at is not None and self.checked_at > other.checked_at
+
+
+_UNKNOWN = ApiStatusView(ApiStatus.UNKNOWN, None, None, None, None)
