@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 import httpx
 import pytest
@@ -108,6 +110,72 @@ async def test_a_write_from_outside_the_service_reaches_the_model(
                 return entry is not None and entry.view.api_status.status.value == "unknown"
 
             await wait_until(reloaded, what="the model reloaded after TRUNCATE")
+        finally:
+            await conn.close()
+
+
+async def test_an_updated_row_is_applied_from_its_notification_in_utc_with_the_held_status(
+    run_service: Runner, service_settings: StoreRegistrySettings
+) -> None:
+    async with run_service() as (app, client):
+        model = model_of(app)
+        listener: StoreChangeListener = app.state.store_listener
+        store_id = await create(client, "Shop")
+        conn = await asyncpg.connect(service_settings.postgres.dsn.get_secret_value())
+        try:
+            await conn.execute(
+                "INSERT INTO store_registry.api_statuses"
+                " VALUES ($1, 'valid', NULL, NULL, now(), false)",
+                store_id,
+            )
+
+            async def valid() -> bool:
+                entry = model.get(store_id)
+                return entry is not None and entry.view.api_status.status.value == "valid"
+
+            await wait_until(valid, what="the API status in the model")
+            read_again = listener.stores_read_again
+            # The writer's session is in another time zone: row_to_json writes +09:00 times.
+            await conn.execute("SET TimeZone = 'Asia/Tokyo'")
+            await conn.execute(
+                "UPDATE store_registry.stores SET title = 'Tokyo', version = version + 1,"
+                " updated_at = '2026-01-02 03:04:05.123456+00' WHERE id = $1",
+                store_id,
+            )
+
+            async def renamed() -> bool:
+                entry = model.get(store_id)
+                return entry is not None and entry.view.state.title == "Tokyo"
+
+            await wait_until(renamed, what="the announced row in the model")
+            assert listener.stores_read_again == read_again  # applied as announced
+            entry = model.get(store_id)
+            assert entry is not None
+            assert entry.view.api_status.status.value == "valid"
+            assert entry.view.state.updated_at == datetime(2026, 1, 2, 3, 4, 5, 123456, UTC)
+            assert entry.view.state.updated_at.utcoffset() == timedelta(0)
+            from_model = (await client.get(f"/v1/stores/{store_id}", headers=ADMIN)).json()
+            row = await conn.fetchrow(
+                "SELECT created_at, updated_at FROM store_registry.stores WHERE id = $1", store_id
+            )
+            assert row is not None
+            assert entry.view.state.created_at == row["created_at"]
+            assert from_model["updated_at"].startswith("2026-01-02T03:04:05.123456")
+
+            # A row too large for a notification is announced by id and read back.
+            long_title = "x" * 8000
+            await conn.execute(
+                "UPDATE store_registry.stores SET title = $2, version = version + 1 WHERE id = $1",
+                store_id,
+                long_title,
+            )
+
+            async def long_one() -> bool:
+                entry = model.get(store_id)
+                return entry is not None and entry.view.state.title == long_title
+
+            await wait_until(long_one, what="the oversize row read back")
+            assert listener.stores_read_again == read_again + 1
         finally:
             await conn.close()
 

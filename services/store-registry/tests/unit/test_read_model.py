@@ -10,6 +10,7 @@ from store_registry.app.read_model import StoreReadModel
 from store_registry.domain.api_status import ApiStatusView
 from store_registry.domain.model import OrderSettings, ProductSettings, StoreState
 
+from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
 
@@ -125,8 +126,8 @@ def test_state_at_knows_what_this_process_committed_until_the_re_read() -> None:
     model.mark_dirty("a", committed)
     assert model.state_at("a", 4) is committed
     assert model.state_at("a", 3) is not None  # still held in the entries too
-    # A mark without a state (the HTTP layer's) keeps the committed one.
-    model.mark_dirty("a")
+    # The HTTP layer's check of the answer (ETag 4) keeps the committed one.
+    model.answered("a", 4)
     assert model.state_at("a", 4) is committed
     model.apply(model.marks(["a"]), {"a": view("a", 1, version=4, title="Mine")})
     reread = model.state_at("a", 4)
@@ -153,3 +154,81 @@ def test_a_body_is_rendered_once_when_first_read_and_never_for_an_unread_version
     assert entry is not None
     assert (entry.body, entry.body, entry.etag) == (b"a:3", b"a:3", b'"3"')
     assert rendered == [("a", 3)]
+
+
+def state(store_id: str, version: int, title: str = "Shop", seconds: int = 1) -> StoreState:
+    return view(store_id, seconds, version=version, title=title).state
+
+
+def test_announced_rows_replace_held_stores_keeping_their_api_status() -> None:
+    valid = ApiStatusView(ApiStatus.VALID, None, None, T0, False)
+    model = model_of(StoreView(state("a", 1), valid), view("b", 2))
+    unknown = model.apply_rows({"a": state("a", 2, "New"), "c": state("c", 1)})
+    assert unknown == ["c"]  # not held: its API status is not known here, read it
+    entry = model.get("a")
+    assert entry is not None
+    assert (entry.view.state.title, entry.etag, entry.view.api_status) == ("New", b'"2"', valid)
+    assert model.get("c") is None
+
+
+def test_an_announced_row_older_than_the_held_one_is_skipped() -> None:
+    model = model_of(view("a", 1, version=5))
+    assert model.apply_rows({"a": state("a", 4, "Old")}) == []
+    entry = model.get("a")
+    assert entry is not None
+    assert entry.etag == b'"5"'
+
+
+def test_a_write_is_clean_once_its_announced_row_is_applied() -> None:
+    told: list[str] = []
+    model = model_of(view("a", 1, version=1))
+    model.on_dirty = told.append
+    model.mark_dirty("a", state("a", 3, "Mine"))  # this process committed version 3
+    assert model.get("a") is None
+    assert told == []  # nothing read again: the commit's notification is on its way
+    model.apply_rows({"a": state("a", 2)})  # an earlier write's row: still not ours
+    assert model.get("a") is None
+    model.apply_rows({"a": state("a", 3, "Mine")})
+    entry = model.get("a")
+    assert entry is not None
+    assert entry.view.state.title == "Mine"
+    # A row applied before the writer marked its commit: nothing to wait for.
+    model.apply_rows({"a": state("a", 4)})
+    model.mark_dirty("a", state("a", 4))
+    assert model.get("a") is not None
+
+
+def test_a_re_read_that_already_sees_this_processs_write_cleans_it() -> None:
+    model = model_of(view("a", 1, version=1))
+    early = model.marks(["a"])  # a re-read that started before this process marked its write
+    model.mark_dirty("a", state("a", 2))
+    model.apply(early, {"a": view("a", 1, version=2)})
+    assert model.get("a") is not None
+
+
+def test_a_deleted_store_is_read_again_and_a_later_row_of_an_earlier_write_does_not_clean_it() -> (
+    None
+):
+    told: list[str] = []
+    model = model_of(view("a", 1, version=1))
+    model.on_dirty = told.append
+    model.mark_dirty("a", state("a", 2))
+    model.mark_dirty("a")  # then this process deleted it
+    assert told == ["a"]
+    model.apply_rows({"a": state("a", 2)})  # the update's notification comes after the mark
+    assert model.get("a") is None
+    model.apply(model.marks(["a"]), {})
+    assert model.get("a") is None
+    assert len(model) == 0
+
+
+def test_an_answer_without_a_version_or_newer_than_held_is_read_again() -> None:
+    told: list[str] = []
+    model = model_of(view("a", 1, version=2))
+    model.on_dirty = told.append
+    model.answered("a", 2)  # held already
+    assert (told, model.get("a") is not None) == ([], True)
+    model.answered("a", None)  # an error answer to a write: read it again
+    assert (told, model.get("a")) == (["a"], None)
+    model.answered("b", 1)  # created elsewhere in this process without a marked commit
+    assert told == ["a", "b"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -82,7 +82,7 @@ class _Args:
         return ", ".join(self(value) for value in values)
 
 
-def _state_of(row: asyncpg.Record) -> StoreState:
+def _state_of(row: asyncpg.Record | Mapping[str, Any]) -> StoreState:
     return StoreState(
         id=row["id"],
         title=row["title"],

@@ -1,9 +1,12 @@
-"""Keeps a `StoreReadModel` current: LISTEN on the stores' change channel, re-read what changed.
+"""Keeps a `StoreReadModel` current: LISTEN on the stores' change channel, apply what changed.
 
-One connection of its own LISTENs (pooled connections are reset and shared); reads go through
-the pool. Order of a (re)start: LISTEN, then load every store, then answer reads, so no change
-committed after the load's snapshot is missed (its notification is queued meanwhile). Re-reads
-run one batch at a time in one task, so a later re-read never lands before an earlier one.
+An inserted or updated store row is announced with its content (migration 0003) and applied
+as it is; a store is read again (through the pool) when the notification names only its id
+(deleted, its API status changed, a row too large for a notification) or when the model
+does not hold it yet. One connection of its own LISTENs. Order of a (re)start: LISTEN, then
+load every store, then answer reads, so no change committed after the load's snapshot is
+missed (its notification is queued meanwhile). Notifications are applied one batch at a time
+in one task, in the order they came, so a later change never lands before an earlier one.
 When the listening connection is lost the model is cleared (reads go to the database) until a
 new connection listens and the model is loaded again.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,9 +25,11 @@ from kervan_servicekit.logging import get_logger
 from store_registry.adapters.postgres import _VIEW_SELECT, _api_status_of, _state_of
 from store_registry.app.ports import StoreView
 from store_registry.app.read_model import StoreReadModel
+from store_registry.domain.model import StoreState
 
-CHANNEL = "kervan_store_changed"
-"""Channel of migration 0002's triggers; the payload is `<schema>/<store id>`."""
+CHANNEL = "kervan_store_rows"
+"""Channel of migration 0003's triggers: `<schema>/<row as JSON>` for an inserted or updated
+store, `<schema>/<store id>` for other changes of a store's view (read it again)."""
 _EVERYTHING = ""
 """Store id of a TRUNCATE's notification: reload all."""
 
@@ -31,6 +38,17 @@ logger = get_logger("store_registry.store_listener")
 
 def _view_of(row: asyncpg.Record) -> StoreView:
     return StoreView(_state_of(row), _api_status_of(row))
+
+
+def _announced_state(row: dict[str, Any]) -> StoreState:
+    """A store row as the trigger announced it (`row_to_json`), as the table would give it.
+
+    Timestamps come in the writer's session time zone: converted to UTC, as asyncpg gives
+    them.
+    """
+    for column in ("created_at", "updated_at"):
+        row[column] = datetime.fromisoformat(row[column]).astimezone(UTC)
+    return _state_of(row)
 
 
 class StoreChangeListener:
@@ -52,9 +70,13 @@ class StoreChangeListener:
         self._pool = pool
         self._reconnect_seconds = reconnect_seconds
         self._pending: set[str] = set()
+        self._rows: dict[str, dict[str, Any]] = {}
+        """Store rows announced with their content since the last refresh, latest per store."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
+        self.stores_read_again = 0
+        """Stores read back from the database after a notification (not applied from it)."""
         self.loaded = asyncio.Event()
         """Set each time the model has been (re)loaded; tests wait on it."""
         model.on_dirty = self._enqueue
@@ -86,8 +108,15 @@ class StoreChangeListener:
         self._wake.set()
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
-        if isinstance(payload, str) and payload.startswith(self._prefix):
-            self._enqueue(payload[len(self._prefix) :])
+        if not isinstance(payload, str) or not payload.startswith(self._prefix):
+            return
+        rest = payload[len(self._prefix) :]
+        if rest.startswith("{"):
+            row = json.loads(rest)
+            self._rows[row["id"]] = row
+            self._wake.set()
+        else:
+            self._enqueue(rest)
 
     def _lost(self, _conn: Any) -> None:
         # Whatever we hold may miss changes from now on: stop answering from it at once.
@@ -105,6 +134,7 @@ class StoreChangeListener:
             raise
         self._conn = conn
         self._pending.clear()
+        self._rows.clear()
         async with self._pool.acquire() as pooled:
             rows = await pooled.fetch(f"{_VIEW_SELECT} ORDER BY s.created_at, s.id")
         if conn.is_closed():
@@ -145,16 +175,26 @@ class StoreChangeListener:
     async def _refresh(self) -> None:
         if self._conn is None or self._conn.is_closed():
             return  # the loop reconnects and reloads
-        if not self._pending:
-            return
+        rows, self._rows = self._rows, {}
         store_ids, self._pending = self._pending, set()
         if _EVERYTHING in store_ids:
             await self._close()  # `_conn` is None: the loop reconnects and reloads at once
             return
+        if rows and self.model.ready:
+            # A store also to be read again gets the read's answer, which is newer.
+            announced = {
+                store_id: _announced_state(row)
+                for store_id, row in rows.items()
+                if store_id not in store_ids
+            }
+            store_ids.update(self.model.apply_rows(announced))
+        if not store_ids:
+            return
         marks = self.model.marks(store_ids)
+        self.stores_read_again += len(store_ids)
         async with self._pool.acquire() as pooled:
-            rows = await pooled.fetch(
+            found = await pooled.fetch(
                 f"{_VIEW_SELECT} WHERE s.id = ANY($1::text[])", list(store_ids)
             )
         if self.model.ready:
-            self.model.apply(marks, {row["id"]: _view_of(row) for row in rows})
+            self.model.apply(marks, {row["id"]: _view_of(row) for row in found})

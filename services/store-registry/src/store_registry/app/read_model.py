@@ -78,13 +78,35 @@ class StoreReadModel:
         """This process wrote `store_id`: read it from the database until it is re-read.
 
         `committed`: the state this process's commit wrote, kept for `state_at` until the
-        re-read (the next write to the store usually comes before it).
+        model holds that version (the next write to the store usually comes before); the
+        store is clean again when its notification (sent on commit) is applied. None (it
+        deleted the store, or what it wrote is not known): the store is read again now.
         """
+        if committed is None:  # deleted, or not known: read it again
+            self._written.pop(store_id, None)
+            self._dirty[store_id] = next(self._marks)
+            if self.on_dirty is not None:
+                self.on_dirty(store_id)
+            return
+        entry = self._entries.get(store_id)
+        if entry is not None and entry.view.state.version >= committed.version:
+            return  # its notification was applied already
+        # Clean again once the entry reaches this version: the write's notification does it
+        # (it is sent on commit, before this call, and not yet applied).
         self._dirty[store_id] = next(self._marks)
-        if committed is not None:
-            self._written[store_id] = committed
-        if self.on_dirty is not None:
-            self.on_dirty(store_id)
+        self._written[store_id] = committed
+
+    def answered(self, store_id: str, version: int | None) -> None:
+        """A write to `store_id` was answered with this version (None: not a success or no
+        version given): unless the model holds it or its commit was marked, read it again."""
+        if version is not None:
+            entry = self._entries.get(store_id)
+            written = self._written.get(store_id)
+            if (entry is not None and entry.view.state.version >= version) or (
+                written is not None and written.version >= version
+            ):
+                return
+        self.mark_dirty(store_id)
 
     def marks(self, store_ids: Iterable[str]) -> dict[str, int | None]:
         """The dirty marks of `store_ids` before they are re-read (see `apply`)."""
@@ -107,6 +129,42 @@ class StoreReadModel:
             if mark is not None and self._dirty.get(store_id) == mark:
                 del self._dirty[store_id]
                 self._written.pop(store_id, None)
+            elif view is not None:
+                self._clean_if_caught_up(store_id, view.state.version)
+
+    def apply_rows(self, states: dict[str, StoreState]) -> list[str]:
+        """Store rows announced with their content (inserted or updated), newest per store.
+
+        Each keeps the API status the model holds for the store: a change of the status is
+        announced on its own, and notifications come in commit order, so the status held is
+        the one that was current when the row was written, or newer. A row older than the
+        one held is skipped (a re-read may already have seen a later version). Returns the
+        stores the model cannot update this way (not held: a new store, whose API status it
+        does not know), to be re-read.
+        """
+        unknown: list[str] = []
+        for store_id, state in states.items():
+            old = self._entries.get(store_id)
+            if old is None:
+                unknown.append(store_id)
+                continue
+            held = old.view.state
+            if held.version > state.version:
+                continue
+            if held.created_at != state.created_at:
+                self._remove_key((held.created_at, store_id))
+                bisect.insort(self._order, (state.created_at, store_id))
+            self._entries[store_id] = self._entry(StoreView(state, old.view.api_status))
+            self._clean_if_caught_up(store_id, state.version)
+        return unknown
+
+    def _clean_if_caught_up(self, store_id: str, version: int) -> None:
+        """Stop reading `store_id` from the database once the model holds this process's
+        write of it (or a later version)."""
+        written = self._written.get(store_id)
+        if written is not None and written.version <= version:
+            self._dirty.pop(store_id, None)
+            del self._written[store_id]
 
     def get(self, store_id: str) -> StoreEntry | None:
         """The store, or None when the database must answer (also when there is no such store)."""

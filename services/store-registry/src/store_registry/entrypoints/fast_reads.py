@@ -173,10 +173,12 @@ def read_routes(
 
 
 class ReadYourWritesMiddleware:
-    """A write to a store marks it dirty in this process's model before the answer goes out.
+    """A write to a store is checked against this process's model before the answer goes out.
 
-    So the writer's next read (same connection, hence this process) goes to the database
-    until the model has re-read the store; other processes catch up through NOTIFY.
+    A successful write's commit marked the store already (until the model holds the version
+    in the answer's ETag); any other answer to a write marks it dirty and has it read again.
+    So the writer's next read (same connection, hence this process) never sees an older
+    store; other processes catch up through NOTIFY.
     """
 
     def __init__(self, app: ASGIApp, model: StoreReadModel) -> None:
@@ -192,12 +194,18 @@ class ReadYourWritesMiddleware:
 
         async def mark_then_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                store_id = path[len(_WRITE_PATH) :].split("/", 1)[0]
-                if path.startswith(_WRITE_PATH) and store_id:
-                    self.model.mark_dirty(store_id)
+                version = created = None
                 for name, value in message.get("headers", ()):
                     if name == b"location" and value.startswith(_WRITE_PATH.encode()):
-                        self.model.mark_dirty(value[len(_WRITE_PATH) :].decode("latin-1"))
+                        created = value[len(_WRITE_PATH) :].decode("latin-1")
+                    elif name == b"etag" and 200 <= message["status"] < 300:
+                        digits = value.strip(b'W/"')
+                        version = int(digits) if digits.isdigit() else None
+                store_id = path[len(_WRITE_PATH) :].split("/", 1)[0]
+                if path.startswith(_WRITE_PATH) and store_id:
+                    self.model.answered(store_id, version)
+                if created is not None:
+                    self.model.answered(created, version)
             await send(message)
 
         await self.app(scope, receive, mark_then_send)
