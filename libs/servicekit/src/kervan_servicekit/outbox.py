@@ -429,6 +429,8 @@ class OutboxRelay:
                 await self._cleanup(conn)
                 next_cleanup = time.monotonic() + self.settings.cleanup_interval_seconds
             if claimed < self.settings.batch_size:
+                if claimed and self.settings.linger_seconds:
+                    await self._backoff_sleep(self.settings.linger_seconds)
                 await self._poll_sleep(self.settings.poll_interval_seconds)
 
     async def _ensure_producer(self) -> ProducerLike:

@@ -118,6 +118,16 @@ class OutboxSettings(BaseModel):
         gt=0,
         description="Polling fallback when no NOTIFY arrives (NOTIFY is only a wake-up hint).",
     )
+    linger_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=1.0,
+        description=(
+            "After a batch smaller than `batch_size`, wait this long before claiming again "
+            "(NOTIFYs meanwhile are not lost): fewer, larger claims and produce requests under "
+            "a steady stream of small commits, at the price of up to this much event latency."
+        ),
+    )
     lock_retry_seconds: float = Field(
         default=2.0, gt=0, description="How often a standby relay tries to take the lock."
     )

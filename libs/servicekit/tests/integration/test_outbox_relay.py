@@ -115,6 +115,44 @@ async def test_row_is_published_when_the_relay_dies_between_confirm_and_mark(
     assert await db.fetchval("SELECT count(*) FROM applied") == 1
 
 
+async def test_after_a_small_batch_the_relay_lingers_and_takes_what_came_meanwhile_at_once(
+    make_relay: RelayFactory,
+    db: asyncpg.Pool,
+    new_topic: Callable[..., Awaitable[str]],
+    wait_until: WaitUntil,
+    status_envelope: StatusEnvelope,
+) -> None:
+    topic = await new_topic("linger", partitions=1)
+    outbox = Outbox(SCHEMA)
+    batches: list[list[int]] = []
+
+    async def note(ids: Sequence[int]) -> None:
+        batches.append(list(ids))
+
+    relay = make_relay(
+        settings=OutboxSettings(
+            poll_interval_seconds=30,  # only NOTIFY wakes it
+            lock_retry_seconds=0.2,
+            publish_timeout_seconds=10,
+            linger_seconds=1.0,
+        ),
+        before_mark=note,
+    )
+    await relay.start()
+    await wait_until(lambda: _true(relay.is_active), what="relay active")
+
+    async def add(key: str) -> None:
+        async with db.acquire() as conn, conn.transaction():
+            await outbox.add(conn, topic, key, status_envelope(key))
+
+    await add("first")
+    await wait_until(lambda: _at_least(batches, 1), what="the first row published")
+    for n in range(5):  # five commits, five NOTIFYs, while the relay lingers
+        await add(f"next-{n}")
+    await wait_until(lambda: _drained(db), what="outbox drained")
+    assert [len(batch) for batch in batches] == [1, 5]
+
+
 async def _drained(pool: asyncpg.Pool) -> bool:
     return await _unpublished(pool) == 0
 

@@ -11,8 +11,19 @@ from kervan_servicekit.settings import OutboxSettings, ServiceSettings
 
 
 class StoreOutboxSettings(OutboxSettings):
-    """servicekit's relay settings, published rows deleted (a subclass, so that setting
-    another field in the environment keeps this default)."""
+    """servicekit's relay settings, published rows deleted and a 20 ms linger (a subclass, so
+    that setting another field in the environment keeps these defaults)."""
+
+    linger_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=1.0,
+        description=(
+            "After a batch smaller than `batch_size`, wait this long before claiming again: "
+            "under a stream of settings writes the relay claims, publishes and deletes dozens "
+            "of rows per round instead of a few (write p99 60-80 → 36-43 ms in 30 s runs)."
+        ),
+    )
 
     delete_published: bool = Field(
         default=True,
