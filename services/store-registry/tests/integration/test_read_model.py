@@ -33,6 +33,14 @@ async def create(client: httpx.AsyncClient, title: str, platform: str = "trendyo
     return store_id
 
 
+async def record_valid_status(conn: asyncpg.Connection, store_id: str) -> None:
+    """A valid API status for the store, written from outside the service (as psql would)."""
+    await conn.execute(
+        "INSERT INTO store_registry.api_statuses VALUES ($1, 'valid', NULL, NULL, now(), false)",
+        store_id,
+    )
+
+
 async def test_a_write_through_one_process_reaches_the_others_model(run_service: Runner) -> None:
     async with run_service() as (app_a, client_a), run_service() as (app_b, client_b):
         model_a, model_b = model_of(app_a), model_of(app_b)
@@ -86,11 +94,7 @@ async def test_a_write_from_outside_the_service_reaches_the_model(
             await conn.execute(
                 "UPDATE store_registry.stores SET title = 'From psql' WHERE id = $1", store_id
             )
-            await conn.execute(
-                "INSERT INTO store_registry.api_statuses"
-                " VALUES ($1, 'valid', NULL, NULL, now(), false)",
-                store_id,
-            )
+            await record_valid_status(conn, store_id)
 
             async def seen() -> bool:
                 entry = model.get(store_id)
@@ -123,11 +127,7 @@ async def test_an_updated_row_is_applied_from_its_notification_in_utc_with_the_h
         store_id = await create(client, "Shop")
         conn = await asyncpg.connect(service_settings.postgres.dsn.get_secret_value())
         try:
-            await conn.execute(
-                "INSERT INTO store_registry.api_statuses"
-                " VALUES ($1, 'valid', NULL, NULL, now(), false)",
-                store_id,
-            )
+            await record_valid_status(conn, store_id)
 
             async def valid() -> bool:
                 entry = model.get(store_id)
