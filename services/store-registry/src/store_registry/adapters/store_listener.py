@@ -40,15 +40,49 @@ def _view_of(row: asyncpg.Record) -> StoreView:
     return StoreView(_state_of(row), _api_status_of(row))
 
 
-def _announced_state(row: dict[str, Any]) -> StoreState:
+def _announced_state(text: str) -> StoreState:
     """A store row as the trigger announced it (`row_to_json`), as the table would give it.
 
     Timestamps come in the writer's session time zone: converted to UTC, as asyncpg gives
     them.
     """
+    row = json.loads(text)
     for column in ("created_at", "updated_at"):
         row[column] = datetime.fromisoformat(row[column]).astimezone(UTC)
     return _state_of(row)
+
+
+_ID_FIRST = '{"id":"'
+_VERSION_KEY = ',"version":'
+
+
+def row_id(text: str) -> str:
+    """The store id of an announced row without decoding it all.
+
+    `row_to_json` writes the columns in table order and `id` is the first; an id never holds a
+    quote (`IDENTIFIER_PATTERN`). Anything else is decoded.
+    """
+    if text.startswith(_ID_FIRST):
+        end = text.find('"', len(_ID_FIRST))
+        if end > 0:
+            return text[len(_ID_FIRST) : end]
+    store_id: str = json.loads(text)["id"]
+    return store_id
+
+
+def row_version(text: str) -> int | None:
+    """The version of an announced row without decoding it all (None if not found as such).
+
+    Inside a JSON string a quote is escaped (`\"`), so `,"version":` appears only as the key.
+    """
+    start = text.find(_VERSION_KEY)
+    if start < 0:
+        return None
+    start += len(_VERSION_KEY)
+    end = start
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    return int(text[start:end]) if end > start else None
 
 
 class StoreChangeListener:
@@ -70,8 +104,9 @@ class StoreChangeListener:
         self._pool = pool
         self._reconnect_seconds = reconnect_seconds
         self._pending: set[str] = set()
-        self._rows: dict[str, dict[str, Any]] = {}
-        """Store rows announced with their content since the last refresh, latest per store."""
+        self._rows: dict[str, str] = {}
+        """Store rows announced with their content since the last refresh (JSON text), the
+        latest per store."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -112,8 +147,7 @@ class StoreChangeListener:
             return
         rest = payload[len(self._prefix) :]
         if rest.startswith("{"):
-            row = json.loads(rest)
-            self._rows[row["id"]] = row
+            self._rows[row_id(rest)] = rest  # decoded when applied (the latest only)
             self._wake.set()
         else:
             self._enqueue(rest)
@@ -181,10 +215,12 @@ class StoreChangeListener:
             await self._close()  # `_conn` is None: the loop reconnects and reloads at once
             return
         if rows and self.model.ready:
-            # A store also to be read again gets the read's answer, which is newer.
+            # A store also to be read again gets the read's answer, which is newer. A row this
+            # process wrote itself is the state it committed: not decoded again.
             announced = {
-                store_id: _announced_state(row)
-                for store_id, row in rows.items()
+                store_id: self.model.committed(store_id, row_version(text))
+                or _announced_state(text)
+                for store_id, text in rows.items()
                 if store_id not in store_ids
             }
             store_ids.update(self.model.apply_rows(announced))

@@ -172,6 +172,12 @@ class StoreReadModel:
             return None
         return self._entries.get(store_id)
 
+    def committed(self, store_id: str, version: int | None) -> StoreState | None:
+        """The state this process committed for the store at `version`, if it is waiting to
+        see that version (`mark_dirty(committed=...)`)."""
+        written = self._written.get(store_id)
+        return written if written is not None and written.version == version else None
+
     def state_at(self, store_id: str, version: int) -> StoreState | None:
         """The store's state if the model holds it at exactly `version` (a `KnownStores`).
 

@@ -105,16 +105,23 @@ class StoreChange:
     at: datetime
 
 
+_TAB_FIELDS = tuple(
+    (tab, tuple((f"{tab}.{entry.name}", entry.name) for entry in dataclasses.fields(kind)))
+    for tab, kind in (("products", ProductSettings), ("orders", OrderSettings))
+)
+"""(tab, ((diff name, field name), ...)) of the two settings tabs."""
+
+
 def _flatten(state: StoreState) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name in ("title", "platform", "status", "test_mode", "store_url"):
         flat[name] = getattr(state, name)
-    for tab in ("products", "orders"):
+    for tab, names in _TAB_FIELDS:
         settings = getattr(state, tab)
         # The tabs hold only flat values: read the fields directly (`dataclasses.asdict`
         # deep-copies, and every write diffs two states).
-        for entry in dataclasses.fields(settings):
-            flat[f"{tab}.{entry.name}"] = getattr(settings, entry.name)
+        for flat_name, name in names:
+            flat[flat_name] = getattr(settings, name)
     return flat
 
 
@@ -241,14 +248,14 @@ class Store:
     def _apply(
         self, kind: ChangeKind, changes: Mapping[str, Any], actor: str, now: datetime
     ) -> bool:
-        candidate = dataclasses.replace(self.state, **changes)
-        diff = diff_states(self.state, candidate)
-        if not diff:
-            return False  # nothing changed: no new version, no event, no audit row
         updated_at = max(now, self.state.updated_at)
         new_state = dataclasses.replace(
-            candidate, version=self.state.version + 1, updated_at=updated_at
+            self.state, **changes, version=self.state.version + 1, updated_at=updated_at
         )
+        # The diff covers what a seller sets, never the version or the times.
+        diff = diff_states(self.state, new_state)
+        if not diff:
+            return False  # nothing changed: no new version, no event, no audit row
         self.state = new_state
         self.changes.append(StoreChange(kind, new_state, diff, actor, updated_at))
         return True
