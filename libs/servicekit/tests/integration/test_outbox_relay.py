@@ -129,17 +129,12 @@ async def test_after_a_small_batch_the_relay_lingers_and_takes_what_came_meanwhi
     async def note(ids: Sequence[int]) -> None:
         batches.append(list(ids))
 
-    relay = make_relay(
-        settings=OutboxSettings(
-            poll_interval_seconds=30,  # only NOTIFY wakes it
-            lock_retry_seconds=0.2,
-            publish_timeout_seconds=10,
-            linger_seconds=1.0,
-        ),
+    await _active_relay(
+        make_relay,
+        wait_until,
+        OutboxSettings(poll_interval_seconds=30, linger_seconds=1.0),  # only NOTIFY wakes it
         before_mark=note,
     )
-    await relay.start()
-    await wait_until(lambda: _true(relay.is_active), what="relay active")
 
     async def add(key: str) -> None:
         async with db.acquire() as conn, conn.transaction():
@@ -151,6 +146,19 @@ async def test_after_a_small_batch_the_relay_lingers_and_takes_what_came_meanwhi
         await add(f"next-{n}")
     await wait_until(lambda: _drained(db), what="outbox drained")
     assert [len(batch) for batch in batches] == [1, 5]
+
+
+async def _active_relay(
+    make_relay: RelayFactory, wait_until: WaitUntil, settings: OutboxSettings, **options: Any
+) -> OutboxRelay:
+    """A started relay that holds the lock (quick lock retries, bounded publishing)."""
+    settings = settings.model_copy(
+        update={"lock_retry_seconds": 0.2, "publish_timeout_seconds": 10}
+    )
+    relay = make_relay(settings=settings, **options)
+    await relay.start()
+    await wait_until(lambda: _true(relay.is_active), what="relay active")
+    return relay
 
 
 async def _drained(pool: asyncpg.Pool) -> bool:
@@ -407,17 +415,11 @@ async def test_handed_rows_publish_without_a_read_back_in_order_with_rows_never_
     topic = await new_topic("handoff", partitions=3)
     outbox = Outbox(SCHEMA)
     # Small batches: most claims are full, so handed rows also wait behind a full claim.
-    relay = make_relay(
-        settings=OutboxSettings(
-            batch_size=50,
-            poll_interval_seconds=0.5,
-            lock_retry_seconds=0.2,
-            publish_timeout_seconds=10,
-            delete_published=True,
-        )
+    relay = await _active_relay(
+        make_relay,
+        wait_until,
+        OutboxSettings(batch_size=50, poll_interval_seconds=0.5, delete_published=True),
     )
-    await relay.start()
-    await wait_until(lambda: _true(relay.is_active), what="relay active")
 
     async def writer(worker: int) -> None:
         own = [f"store-{k}" for k in range(worker, keys, writers)]
