@@ -522,7 +522,6 @@ class PgUnitOfWork:
         self._inbox = inbox
         self._stores_topic = stores_topic
         self._proxy: PoolConnectionProxy | None = None
-        self._conn: asyncpg.Connection | None = None
         self._started = False
         self._tx: Transaction | None = None
         self._statuses: dict[str, ApiStatusView | None] = {}
@@ -537,7 +536,6 @@ class PgUnitOfWork:
         """
         self._proxy, self._tx, self._started = None, None, True
         conn = cast("asyncpg.Connection", _LazyConnection(self._connection))
-        self._conn = conn
         statuses: dict[str, ApiStatusView | None] = {}
         self._statuses = statuses
         known_references: dict[ReferenceUse, bool] = {}
@@ -571,7 +569,7 @@ class PgUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         """Roll back unless committed; give the connection back."""
-        proxy, self._proxy, self._conn, self._started = self._proxy, None, None, False
+        proxy, self._proxy, self._started = self._proxy, None, False
         tx, self._tx = self._tx, None
         if proxy is None:
             return

@@ -186,8 +186,8 @@ class StoreReadModel:
         this state commits only if the database is still at `version`, and a version is
         never reused, so the state held for it is the state the database had at it.
         """
-        written = self._written.get(store_id)
-        if written is not None and written.version == version:
+        written = self.committed(store_id, version)
+        if written is not None:
             return written
         entry = self._entries.get(store_id)
         if entry is None or entry.view.state.version != version:
