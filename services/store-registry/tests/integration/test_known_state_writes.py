@@ -17,6 +17,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 import pytest_asyncio
+from store_registry.adapters import write_batch
 from store_registry.adapters.platforms import MarketplaceCatalog, validate_store_url
 from store_registry.adapters.postgres import PgUnitOfWorkFactory
 from store_registry.app import services
@@ -338,3 +339,52 @@ async def test_a_refused_reference_in_a_batch_fails_that_write_alone(
     assert await wiring.count("outbox", good.id, "convert_from(key, 'UTF8')") == 2
     assert await wiring.count("outbox", bad.id, "convert_from(key, 'UTF8')") == 1
     assert await wiring.count("audit_log", bad.id, "entity_id") == 1
+
+
+@pytest.mark.parametrize(
+    ("row_type", "fields"),
+    [
+        ("store_update_row", write_batch.STORE_UPDATE_FIELDS),
+        ("audit_insert_row", write_batch.AUDIT_INSERT_FIELDS),
+        ("outbox_insert_row", write_batch.OUTBOX_INSERT_FIELDS),
+    ],
+)
+async def test_group_commit_row_types_have_the_fields_the_statement_fills_in_order(
+    wiring: Wiring, row_type: str, fields: tuple[str, ...]
+) -> None:
+    # The batch's rows are tuples filled by position: a migration that reorders two fields of
+    # one type (two text ids, say) would write each value into the other's column.
+    async with wiring.pool.acquire() as conn:
+        names = await conn.fetchval(
+            "SELECT array_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a"
+            " JOIN pg_type t ON t.typrelid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE t.typname = $1 AND n.nspname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+            row_type,
+            wiring.schema,
+        )
+    assert tuple(names) == fields
+    columns = set(
+        await _table_columns(
+            wiring,
+            {
+                "store_update_row": "stores",
+                "audit_insert_row": "audit_log",
+                "outbox_insert_row": "outbox",
+            }[row_type],
+        )
+    )
+    # Every field but the batch's bookkeeping is a column of the table it is written to.
+    assert set(fields) - {"expected", "store_id"} <= columns
+
+
+async def _table_columns(wiring: Wiring, table: str) -> list[str]:
+    async with wiring.pool.acquire() as conn:
+        return list(
+            await conn.fetchval(
+                "SELECT array_agg(column_name::text) FROM information_schema.columns"
+                " WHERE table_schema = $1 AND table_name = $2",
+                wiring.schema,
+                table,
+            )
+        )

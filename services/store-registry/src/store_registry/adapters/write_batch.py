@@ -29,73 +29,62 @@ from typing import Any
 
 import asyncpg
 
-_STORE_ARRAYS = (
-    ("id", "text"),
-    ("expected", "integer"),
-    ("title", "text"),
-    ("platform", "text"),
-    ("status", "text"),
-    ("test_mode", "boolean"),
-    ("store_url", "text"),
-    ("default_price_list_id", "text"),
-    ("default_category_id", "text"),
-    ("default_brand_id", "text"),
-    ("product_update_enabled", "boolean"),
-    ("auto_update_type", "text"),
-    ("order_transfer_enabled", "boolean"),
-    ("default_warehouse_id", "text"),
-    ("cargo_company_id", "text"),
-    ("stock_deduction_enabled", "boolean"),
-    ("version", "integer"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+STORE_UPDATE_FIELDS = (
+    "id",
+    "expected",
+    "title",
+    "platform",
+    "status",
+    "test_mode",
+    "store_url",
+    "default_price_list_id",
+    "default_category_id",
+    "default_brand_id",
+    "product_update_enabled",
+    "auto_update_type",
+    "order_transfer_enabled",
+    "default_warehouse_id",
+    "cargo_company_id",
+    "stock_deduction_enabled",
+    "version",
+    "created_at",
+    "updated_at",
 )
-_AUDIT_ARRAYS = (
-    ("entity_type", "text"),
-    ("entity_id", "text"),
-    ("action", "text"),
-    ("actor", "text"),
-    ("at", "timestamptz"),
-    ("version", "integer"),
-    ("correlation_id", "text"),
-    ("changes", "jsonb"),
+"""Fields of the row type `store_update_row`: the store's columns, `expected` after the id."""
+AUDIT_INSERT_FIELDS = (
+    "entity_type",
+    "entity_id",
+    "action",
+    "actor",
+    "at",
+    "version",
+    "correlation_id",
+    "changes",
 )
-_OUTBOX_ARRAYS = (
-    ("event_id", "uuid"),
-    ("topic", "text"),
-    ("key", "bytea"),
-    ("headers", "jsonb"),
-    ("payload", "bytea"),
-    ("store_id", "text"),
-)
-
-
-def _unnest(columns: tuple[tuple[str, str], ...], first: int) -> str:
-    params = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(columns, start=first))
-    return f"unnest({params})"
+"""Fields of the row type `audit_insert_row`: audit_log's columns but its id."""
+OUTBOX_INSERT_FIELDS = ("event_id", "topic", "key", "headers", "payload", "store_id")
+"""Fields of the row type `outbox_insert_row`: an outbox row and the store it belongs to."""
 
 
 def _statement() -> str:
-    store = len(_STORE_ARRAYS)
-    audit = store + len(_AUDIT_ARRAYS)
-    outbox = audit + len(_OUTBOX_ARRAYS)
-    names = [name for name, _ in _STORE_ARRAYS]
+    # Each table's rows are one array of a row type (migration 0004, fields as above).
+    names = STORE_UPDATE_FIELDS
     assignments = ", ".join(f"{name} = v.{name}" for name in names[2:])
-    audit_names = ", ".join(name for name, _ in _AUDIT_ARRAYS)
+    audit_names = ", ".join(AUDIT_INSERT_FIELDS)
     return (
-        f"WITH v AS (SELECT * FROM {_unnest(_STORE_ARRAYS, 1)} AS v({', '.join(names)})),"
+        "WITH v AS (SELECT * FROM unnest($1::store_update_row[])),"
         f" w AS (UPDATE stores s SET {assignments} FROM v"
         " WHERE s.id = v.id AND s.version = v.expected RETURNING s.id),"
         f" wa AS (INSERT INTO audit_log ({audit_names})"
-        f" SELECT {audit_names} FROM {_unnest(_AUDIT_ARRAYS, store + 1)}"
+        f" SELECT {audit_names} FROM unnest($2::audit_insert_row[])"
         f" WITH ORDINALITY AS a({audit_names}, n)"
         " WHERE a.entity_id IN (SELECT id FROM w) ORDER BY n),"
         " wo AS (INSERT INTO outbox (event_id, topic, key, headers, payload)"
-        f" SELECT e, t, k, h, p FROM {_unnest(_OUTBOX_ARRAYS, audit + 1)}"
+        " SELECT e, t, k, h, p FROM unnest($3::outbox_insert_row[])"
         " WITH ORDINALITY AS m(e, t, k, h, p, store_id, n)"
         " WHERE m.store_id IN (SELECT id FROM w) ORDER BY n)"
         " SELECT v.id, v.id IN (SELECT id FROM w) AS wrote,"
-        f" pg_notify(${outbox + 1}, '') AS notified,"
+        " pg_notify($4, '') AS notified,"
         " a.status AS api_status, a.reason_code AS api_reason_code, a.message AS api_message,"
         " a.checked_at AS api_checked_at, a.test_mode AS api_test_mode"
         " FROM v LEFT JOIN api_statuses a ON a.store_id = v.id"
@@ -212,18 +201,9 @@ class StoreWriteBatcher:
                 update.done.set_result(by_store[update.store_id])
 
     def _args(self, batch: list[StoreUpdate]) -> list[Any]:
-        stores = [(u.row[0], u.expected, *u.row[1:]) for u in batch]
-        audit = [(*entry[:7], json.dumps(entry[7])) for update in batch for entry in update.audit]
-        outbox = [(*row, update.store_id) for update in batch for row in update.outbox]
         return [
-            *_columns(stores, len(_STORE_ARRAYS)),
-            *_columns(audit, len(_AUDIT_ARRAYS)),
-            *_columns(outbox, len(_OUTBOX_ARRAYS)),
+            [(u.row[0], u.expected, *u.row[1:]) for u in batch],
+            [(*entry[:7], json.dumps(entry[7])) for update in batch for entry in update.audit],
+            [(*row, update.store_id) for update in batch for row in update.outbox],
             self._channel,
         ]
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
