@@ -18,8 +18,8 @@ from kervan_contracts.credentials.v1 import ApiStatus
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType, StoreStatus
 from kervan_servicekit.inbox import Inbox
-from kervan_servicekit.outbox import Outbox, OutboxMessage
-from store_registry.adapters.events import envelope_of
+from kervan_servicekit.outbox import Outbox
+from store_registry.adapters.events import outbox_row
 from store_registry.adapters.write_batch import StoreUpdate, StoreWriteBatcher
 from store_registry.app.ports import AuditEntry, StoreChangedMeanwhile, StoreQuery, StoreView
 from store_registry.domain.api_status import ApiStatusView
@@ -593,7 +593,7 @@ class PgUnitOfWork:
         if single is not None and self._batcher is not None:
             await self._commit_with_others(single, self._batcher)
             return
-        messages: list[OutboxMessage] = []
+        messages: list[tuple[Any, ...]] = []
         tombstones: list[str] = []
         arg = _Args()
         writes: list[str] = []
@@ -615,9 +615,7 @@ class PgUnitOfWork:
                     )
                 )
                 messages.append(
-                    OutboxMessage(
-                        self._stores_topic, store.id, envelope_of(change, self.correlation_id)
-                    )
+                    outbox_row(change, topic=self._stores_topic, correlation_id=self.correlation_id)
                 )
             if store.deleted:
                 tombstones.append(store.id)
@@ -725,11 +723,7 @@ class PgUnitOfWork:
                 for change in store.changes
             ],
             outbox=[
-                self._outbox._row(
-                    OutboxMessage(
-                        self._stores_topic, store.id, envelope_of(change, self.correlation_id)
-                    )
-                )
+                outbox_row(change, topic=self._stores_topic, correlation_id=self.correlation_id)
                 for change in store.changes
             ],
         )
@@ -750,11 +744,11 @@ class PgUnitOfWork:
         store.changes.clear()
 
     def _outbox_insert(
-        self, messages: list[OutboxMessage], tombstones: list[str], arg: _Args, condition: str
+        self, messages: list[tuple[Any, ...]], tombstones: list[str], arg: _Args, condition: str
     ) -> str:
         # The rows `Outbox.add_many` / `add_tombstone` would insert, as arrays; a tombstone is
         # a row without payload and with an event id of its own.
-        rows = [self._outbox._row(message) for message in messages] + [
+        rows = messages + [
             (uuid.uuid4(), self._stores_topic, key.encode(), "{}", None) for key in tombstones
         ]
         event_ids, topics, keys, headers, payloads = (
