@@ -256,3 +256,12 @@ def test_parties_name_known_topics_and_consumers_get_a_dead_letter_channel() -> 
         else:
             assert document["channels"][dlq]["bindings"]["kafka"]["partitions"] == 3
             assert document["operations"][f"send.{dlq}"]["action"] == "send"
+
+
+def test_each_service_readme_links_its_document() -> None:
+    for who in PARTIES:
+        path = Path(who.path)
+        if path.parts[0] != "services":
+            continue
+        readme = generator.REPO_ROOT / path.parent / "README.md"
+        assert "(asyncapi.json)" in readme.read_text(encoding="utf-8"), readme
