@@ -58,7 +58,8 @@ typecheck: sync ## mypy --strict over every package (one run per member: each ha
 images: sync ## Build the service images (docker|podman|buildah; BASE_IMAGES=local without a container registry)
 	bash deploy/build-images.sh $(SERVICES)
 
-contracts: sync ## Regenerate the committed JSON Schemas of the events
+contracts: sync ## Regenerate the committed JSON Schemas of the events and the AsyncAPI documents
 	$(RUN) python -m kervan_contracts.export
+	$(RUN) python -m kervan_contracts.asyncapi
 
 check: lint typecheck test ## What CI runs

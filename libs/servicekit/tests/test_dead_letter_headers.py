@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pydantic
 import pytest
 
+from kervan_contracts.asyncapi import DLQ_HEADERS
 from kervan_contracts.errors import UnknownEventTypeError
 from kervan_servicekit.dead_letter import (
     MAX_ERROR_MESSAGE_CHARS,
@@ -127,3 +128,18 @@ def _wrap(explicit: bool) -> Exception:
 def test_explicit_cause_counts_but_mere_context_does_not() -> None:
     assert is_permanent(_wrap(explicit=True))
     assert not is_permanent(_wrap(explicit=False))
+
+
+def test_the_asyncapi_documents_describe_exactly_the_dlq_headers_added() -> None:
+    headers = build_dead_letter_headers(
+        original_headers=[("event_id", b"e-1")],
+        error=RuntimeError("boom"),
+        attempts=1,
+        topic="kervan.stores.v1",
+        partition=0,
+        offset=0,
+        group="order-ingest",
+        failed_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+    assert set(headers) - {"event_id"} == set(DLQ_HEADERS)

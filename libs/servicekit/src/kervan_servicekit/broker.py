@@ -48,6 +48,18 @@ def subscriber_options(group_id: str) -> SubscriberOptions:
     return {"group_id": group_id, "auto_offset_reset": "earliest", "ack_policy": BROKER_ACK_POLICY}
 
 
+def subscriptions(broker: KafkaBroker) -> set[tuple[str, str | None]]:
+    """(topic, consumer group) of every subscriber registered on a broker; no connection needed.
+
+    Services' tests compare it with what their AsyncAPI document says they receive.
+    """
+    return {
+        (str(topic), getattr(subscriber, "group_id", None))
+        for subscriber in broker.subscribers
+        for topic in getattr(subscriber, "topic_names", ())
+    }
+
+
 def _header(headers: Any, name: str) -> str | None:
     value = headers.get(name) if isinstance(headers, dict) else None
     return value if isinstance(value, str) else None
