@@ -74,7 +74,7 @@ import asyncpg
 import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from order_ingest.adapters.vault import StaticCredentialsSource
+from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
 from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from pydantic import SecretStr

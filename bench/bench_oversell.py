@@ -269,7 +269,7 @@ def serve_child(service: str, config_path: Path) -> int:
     factory = AdapterFactory(marketplace_settings(config["sim"]))
     kafka = KafkaSettings(bootstrap=config["bootstrap"])
     if service == "order-ingest":
-        from order_ingest.adapters.vault import StaticCredentialsSource  # noqa: PLC0415
+        from order_ingest.adapters.credentials import StaticCredentialsSource  # noqa: PLC0415
         from order_ingest.bootstrap import build_app as build_oi  # noqa: PLC0415
         from order_ingest.settings import OrderIngestSettings  # noqa: PLC0415
 

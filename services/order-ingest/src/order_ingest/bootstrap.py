@@ -38,13 +38,13 @@ from kervan_servicekit import (
     postgres_check,
     relay_check,
 )
+from kervan_servicekit.credentials import CredentialsReader
 from order_ingest import __version__
 from order_ingest.adapters.leases import PostgresLeases
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.postgres import PostgresUnitOfWork
 from order_ingest.adapters.retest import HttpRetestRequester, LoggingRetestRequester
 from order_ingest.adapters.telemetry import PrometheusTelemetry
-from order_ingest.adapters.vault import VaultCredentialsSource
 from order_ingest.app.ports import CredentialsSource, RetestRequester, UnitOfWork
 from order_ingest.app.scheduler import Scheduler
 from order_ingest.app.services import PollContext, PollResult
@@ -147,10 +147,14 @@ async def _assemble(shared: _Shared) -> tuple[Lifecycle, Runtime]:
     uow = uow_factory(pool, Outbox(pg.schema_name), settings.service_name, relay.hand_off)
     http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     adapter_factory = shared.factory or AdapterFactory(MarketplaceSettings())
-    vault = settings.vault
-    source = shared.credentials or VaultCredentialsSource(
-        vault.addr, vault.token, vault.kv_mount, vault.timeout_seconds
-    )
+    # servicekit's shared reader: `KERVAN_VAULT_*`, `<mount>/marketplace-credentials/<store_id>`,
+    # cached per store for at most its default 5 minutes unless an event or a 401/403 drops it.
+    reader: CredentialsReader | None = None
+    source: CredentialsSource
+    if shared.credentials is not None:
+        source = shared.credentials
+    else:
+        source = reader = CredentialsReader(settings.vault)
     adapters = FactoryAdapterProvider(adapter_factory, source)
     requester = shared.retest or (
         HttpRetestRequester(http, settings.retest_url, settings.retest_token)
@@ -186,6 +190,8 @@ async def _assemble(shared: _Shared) -> tuple[Lifecycle, Runtime]:
 
     async def close_clients() -> None:
         await http.aclose()
+        if reader is not None:
+            await reader.aclose()
         if shared.factory is None:
             await adapter_factory.aclose()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from order_ingest.adapters.vault import StaticCredentialsSource
+from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
 from order_ingest.settings import OrderIngestSettings
 

@@ -26,14 +26,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from marketplace_sim.app import create_app
 from marketplace_sim.clock import ManualClock
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
+from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
-from order_ingest.adapters.vault import StaticCredentialsSource
 from order_ingest.app.ports import AdapterProvider, UnitOfWork
 from order_ingest.app.services import PollContext, PollSettings, poll_store
 from order_ingest.domain.store import ApiStatusView, StoreProfile
 
-from kervan_contracts.credentials.v1 import ApiStatus
+from kervan_contracts.credentials.v1 import ApiStatus, CredentialsChanged
 from kervan_contracts.inventory.v1 import StockDeducted, StockReleased
 from kervan_contracts.orders.v1 import Order, OrderReceived
 from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
@@ -77,6 +77,9 @@ class NoisyAdapters:
 
     def invalidate(self, store_id: str) -> None:
         self.inner.invalidate(store_id)
+
+    def credentials_changed(self, event: CredentialsChanged) -> bool:
+        return self.inner.credentials_changed(event)
 
 
 class OrderIngestMachine(RuleBasedStateMachine):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
+from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
-from order_ingest.adapters.vault import StaticCredentialsSource
 from order_ingest.app.services import (
     PollContext,
     PollSettings,

@@ -11,6 +11,7 @@ from order_ingest.app.services import poll_store
 from order_ingest.domain.store import StoreProfile
 
 from kervan_contracts import topics
+from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.orders.v1 import Order
 from kervan_marketplaces import MarketplaceAdapter
 from kervan_testkit import wait_until
@@ -118,6 +119,10 @@ class _CrashAfter:
 
     def invalidate(self, store_id: str) -> None:
         self._inner.invalidate(store_id)  # type: ignore[attr-defined]
+
+    def credentials_changed(self, event: CredentialsChanged) -> bool:
+        changed: bool = self._inner.credentials_changed(event)  # type: ignore[attr-defined]
+        return changed
 
 
 async def test_crash_between_pages_then_new_poll_loses_nothing_duplicates_nothing(

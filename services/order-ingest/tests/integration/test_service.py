@@ -9,7 +9,7 @@ import httpx
 import pytest
 from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
-from order_ingest.adapters.vault import StaticCredentialsSource
+from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
 from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from pydantic import SecretStr

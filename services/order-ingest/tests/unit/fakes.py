@@ -9,6 +9,7 @@ from typing import cast
 
 from order_ingest.domain.store import StoreProfile
 
+from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.orders.v1 import Order
 from kervan_marketplaces import MarketplaceAdapter
 from kervan_marketplaces.models import EndpointLimit, OrderWindow
@@ -75,6 +76,7 @@ class FakeAdapters:
 
     markets: Mapping[str, FakeMarketplace]
     invalidated: list[str] = field(default_factory=list)
+    changes: list[CredentialsChanged] = field(default_factory=list)
 
     async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
         """The store's fake marketplace."""
@@ -83,6 +85,11 @@ class FakeAdapters:
     def invalidate(self, store_id: str) -> None:
         """Record it."""
         self.invalidated.append(store_id)
+
+    def credentials_changed(self, event: CredentialsChanged) -> bool:
+        """Record it (nothing is cached here)."""
+        self.changes.append(event)
+        return False
 
 
 @dataclass

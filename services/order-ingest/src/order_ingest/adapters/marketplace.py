@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
 from order_ingest.app.ports import CredentialsSource, MissingCredentialsError
 from order_ingest.domain.store import StoreProfile
@@ -19,7 +20,8 @@ class FactoryAdapterProvider:
 
     async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
         """See AdapterProvider."""
-        credentials = await self._credentials.read(store.store_id)
+        found = await self._credentials.get(store.store_id)
+        credentials = found.plain() if found is not None else None
         if not credentials:
             raise MissingCredentialsError(store.store_id)
         seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
@@ -34,3 +36,7 @@ class FactoryAdapterProvider:
     def invalidate(self, store_id: str) -> None:
         """See AdapterProvider."""
         self._credentials.invalidate(store_id)
+
+    def credentials_changed(self, event: CredentialsChanged) -> bool:
+        """See AdapterProvider."""
+        return self._credentials.on_credentials_changed(event)

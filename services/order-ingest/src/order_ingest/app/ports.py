@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.event import EventPayload
 from kervan_marketplaces import MarketplaceAdapter
+from kervan_servicekit.credentials import StoreCredentials
 from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
@@ -153,23 +155,37 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class CredentialsSource(Protocol):
-    """Reads a store's marketplace credentials (field name → value); values never leave memory."""
+    """A store's marketplace credentials, cached per store (values stay `SecretStr`).
 
-    async def read(self, store_id: str) -> Mapping[str, str] | None:
-        """The credentials, or None if the store has none."""
+    Production: servicekit's `CredentialsReader` (Vault KV v2); tests: `StaticCredentialsSource`.
+    """
+
+    async def get(self, store_id: str) -> StoreCredentials | None:
+        """The credentials, or None if the store has none; raises servicekit's
+        `CredentialsUnavailableError` when they cannot be read now (Vault unreachable, sealed,
+        refusing this service's token)."""
 
     def invalidate(self, store_id: str) -> None:
-        """Drop any cached copy (a newer version exists, or the platform refused them)."""
+        """Drop the cached copy (the platform refused the credentials)."""
+
+    def on_credentials_changed(self, event: CredentialsChanged) -> bool:
+        """Drop the cached copy if `event` is a deletion or a version newer than the cached one;
+        True if something was dropped."""
 
 
 class AdapterProvider(Protocol):
     """Builds the marketplace adapter of a store."""
 
     async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
-        """An adapter with the store's current credentials (raises `MissingCredentials`)."""
+        """An adapter with the store's current credentials (raises `MissingCredentialsError`,
+        or servicekit's `CredentialsUnavailableError` when they cannot be read now)."""
 
     def invalidate(self, store_id: str) -> None:
-        """Forget cached credentials of a store."""
+        """Forget the store's cached credentials (the platform refused them)."""
+
+    def credentials_changed(self, event: CredentialsChanged) -> bool:
+        """Forget the store's cached credentials if `event` announces a deletion or a newer
+        version than the cached one; True if they were dropped."""
 
 
 class LeaseManager(Protocol):

@@ -14,6 +14,8 @@ from kervan_contracts.orders.v1 import Order, OrderReceived
 from kervan_contracts.stores.v1 import StoreSnapshot
 from kervan_marketplaces import AuthRejected, EndpointLimit, RateLimited, Transient
 from kervan_marketplaces.errors import MarketplaceError
+from kervan_servicekit import get_logger
+from kervan_servicekit.credentials import CredentialsUnavailableError
 from order_ingest.app.ports import (
     AdapterProvider,
     Clock,
@@ -29,7 +31,10 @@ from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile, eligibility
 from order_ingest.domain.window import PollWindow, plan_windows
 
+logger = get_logger("order_ingest.services")
+
 AUTH_PAUSE = "auth_rejected"
+CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
 MIN_OVERLAP = timedelta(minutes=2)
 
 
@@ -88,13 +93,17 @@ async def apply_api_status(payload: ApiStatusChanged, uow: UnitOfWork) -> bool:
 async def apply_credentials(
     payload: CredentialsChanged, uow: UnitOfWork, adapters: AdapterProvider
 ) -> bool:
-    """Keep the latest credential version (or a deletion); drop cached credentials if applied."""
+    """Keep the latest credential version (or a deletion); True if the projection applied it.
+
+    The cached credentials are dropped when the event is newer than *them* (or a deletion),
+    whatever the projection already held: a redelivery after a restart or a rebalance may
+    bring a version the projection recorded while this process still caches an older one.
+    """
+    adapters.credentials_changed(payload)
     view = CredentialsView(payload.version, payload.deleted, payload.changed_at)
     async with uow:
         applied = await uow.stores.record_credentials(payload.store_id, view)
         await uow.commit()
-    if applied:
-        adapters.invalidate(payload.store_id)
     return applied
 
 
@@ -225,6 +234,11 @@ async def _poll(
         return counts.result(store_id, "transient", exc.code)
     except MissingCredentialsError as exc:
         return counts.result(store_id, "error", exc.code)
+    except CredentialsUnavailableError as exc:
+        # Vault unreachable, sealed or refusing this service's token: this store backs off,
+        # the others go on (their cached credentials stay usable). The text has no secret.
+        logger.warning("credentials unavailable", store_id=store_id, reason=str(exc))
+        return counts.result(store_id, "transient", CREDENTIALS_UNAVAILABLE)
     except LeaseLostError as exc:
         return counts.result(store_id, "skipped", exc.code)
     except StoreIneligibleError as exc:

@@ -1,0 +1,168 @@
+"""The running service reads store credentials from a real Vault (OpenBao/Vault dev server)
+through servicekit's reader, and a rotation announced on `kervan.credentials.v1` reaches the
+next poll: no secret → `missing_credentials`; written and announced → polled; rotated in Vault
+→ still the cached copy until the event, then the new one. The two versions are the
+credentials of two simulator accounts, so the orders ingested show which one was used."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from marketplace_sim.app import create_app
+from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
+from order_ingest.bootstrap import build_app
+from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
+from pydantic import SecretStr
+
+from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged, CredentialsChanged
+from kervan_contracts.identifiers import Platform
+from kervan_contracts.stores.v1 import StoreCreated
+from kervan_marketplaces import AdapterFactory
+from kervan_servicekit import KafkaSettings, PostgresSettings, VaultSettings
+from kervan_testkit import wait_until
+from kervan_testkit.events import publish_events
+from kervan_testkit.infra import VaultEndpoint
+
+from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot
+
+pytestmark = pytest.mark.integration
+
+ROTATED = {"seller_id": "2002", "api_key": "ty-key-rotated", "api_secret": "ty-secret-rotated"}
+
+
+@asynccontextmanager
+async def store_secret(vault: VaultEndpoint, store_id: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of Vault; the store's secret (every version) is deleted afterwards."""
+    async with httpx.AsyncClient(
+        base_url=f"{vault.addr}/v1/{vault.kv_mount}",
+        headers={"X-Vault-Token": vault.token},
+        timeout=5.0,
+    ) as client:
+        try:
+            yield client
+        finally:
+            await client.delete(f"/metadata/marketplace-credentials/{store_id}")
+
+
+async def write_secret(client: httpx.AsyncClient, store_id: str, fields: dict[str, str]) -> int:
+    """A new version of the store's secret (what credential-vault writes); its number."""
+    response = await client.post(f"/data/marketplace-credentials/{store_id}", json={"data": fields})
+    response.raise_for_status()
+    return int(response.json()["data"]["version"])
+
+
+def credentials_changed(store_id: str, version: int) -> CredentialsChanged:
+    return CredentialsChanged(
+        store_id=store_id,
+        platform=Platform.TRENDYOL,
+        version=version,
+        changed_at=datetime.now(UTC),
+        deleted=False,
+    )
+
+
+async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
+    pg_dsn: str,
+    kafka_bootstrap: str,
+    vault_endpoint: VaultEndpoint,
+    unique_name: Callable[[str], str],
+) -> None:
+    store_id = unique_name("vault").replace("_", "-")
+    settings = OrderIngestSettings(
+        service_name=unique_name("order-ingest").replace("_", "-"),
+        postgres=PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=6),
+        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+        vault=VaultSettings(
+            addr=vault_endpoint.addr,
+            token=SecretStr(vault_endpoint.token),
+            kv_mount=vault_endpoint.kv_mount,
+        ),
+        outbox=OrderOutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
+        poll_interval_seconds=1.0,
+        backoff_max_seconds=1.0,
+        fresh_overlap_seconds=60.0,
+        lease_renew_interval_seconds=0.5,
+        retest_url="",
+    )
+    sim_app = create_app()
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=SIM) as sim,
+        store_secret(vault_endpoint, store_id) as vault,
+    ):
+        driver = SimDriver(sim)
+        first = await driver.account("trendyol")
+        await driver.order(first, "FIRST-1", [("SKU-V", 1, "9.90")])
+        rotated = await driver.account("trendyol", seller_id="2002", credentials=ROTATED)
+        # No `credentials=`: the service builds servicekit's reader from `settings.vault`.
+        app = build_app(settings, factory=AdapterFactory(sim_marketplace_settings(), client=sim))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oi") as api,
+        ):
+
+            async def ingest() -> dict[str, Any]:
+                response = await api.get(f"/v1/stores/{store_id}/ingest")
+                response.raise_for_status()
+                return dict(response.json())
+
+            async def orders() -> list[str]:
+                response = await api.get("/v1/orders", params={"store_id": store_id})
+                return sorted(o["order_number"] for o in response.json()["orders"])
+
+            await publish_events(
+                kafka_bootstrap,
+                StoreCreated(store=snapshot(store_id)),
+                ApiStatusChanged(
+                    store_id=store_id,
+                    platform=Platform.TRENDYOL,
+                    status=ApiStatus.VALID,
+                    checked_at=datetime.now(UTC) - timedelta(minutes=1),
+                    test_mode=False,
+                ),
+            )
+
+            # Nothing in Vault yet: the store cannot be polled, and the ops API says why.
+            async def missing() -> bool:
+                response = await api.get(f"/v1/stores/{store_id}/ingest")  # 404 until projected
+                return response.status_code == 200 and bool(
+                    response.json()["last_error_code"] == "missing_credentials"
+                )
+
+            await wait_until(missing, timeout=30, what="missing_credentials in the ops API")
+
+            # credential-vault writes the secret and announces it: the cached "none" is dropped.
+            version = await write_secret(vault, store_id, TEST_ACCOUNTS["trendyol"][1])
+            await publish_events(kafka_bootstrap, credentials_changed(store_id, version))
+
+            async def ingested_first() -> bool:
+                return await orders() == ["FIRST-1"]
+
+            await wait_until(ingested_first, timeout=30, what="the first account's order")
+
+            # Rotated in Vault but not announced yet: polls go on with the cached credentials.
+            version = await write_secret(vault, store_id, ROTATED)
+            await driver.order(first, "FIRST-2", [("SKU-V", 1, "9.90")])
+
+            async def ingested_second() -> bool:
+                return "FIRST-2" in await orders()
+
+            await wait_until(ingested_second, timeout=30, what="the first account's new order")
+
+            # Announced: the next poll reads the rotated credentials (the other account). Each
+            # poll re-reads the last minute (FRESH_OVERLAP), so the order is read whichever
+            # poll switches.
+            await publish_events(kafka_bootstrap, credentials_changed(store_id, version))
+            await driver.order(rotated, "ROTATED-1", [("SKU-V", 1, "9.90")])
+
+            async def ingested_rotated() -> bool:
+                return "ROTATED-1" in await orders()
+
+            await wait_until(ingested_rotated, timeout=30, what="the rotated account's order")
+            assert await orders() == ["FIRST-1", "FIRST-2", "ROTATED-1"]
+            status = await ingest()
+            assert (status["last_outcome"], status["eligible"]) == ("ok", True)

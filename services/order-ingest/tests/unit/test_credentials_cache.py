@@ -1,0 +1,270 @@
+"""order-ingest's use of servicekit's CredentialsReader, on an in-memory Vault (KV v2 over
+httpx.MockTransport): cached per store, dropped by a newer `CredentialsChanged` or a 401/403,
+a missing secret is "no credentials", Vault down is a transient failure of that store only."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+import httpx
+import pytest
+import structlog
+from order_ingest.adapters.marketplace import FactoryAdapterProvider
+from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
+from order_ingest.app.ports import UnitOfWork
+from order_ingest.app.scheduler import ScheduleSettings, next_delay
+from order_ingest.app.services import (
+    PollContext,
+    PollSettings,
+    apply_api_status,
+    apply_credentials,
+    apply_store_snapshot,
+    poll_store,
+)
+from order_ingest.domain.store import CredentialsView
+from pydantic import SecretStr
+
+from kervan_contracts.credentials.v1 import CredentialsChanged
+from kervan_contracts.identifiers import Platform
+from kervan_marketplaces import AdapterFactory, AuthRejected, MarketplaceAdapter
+from kervan_servicekit.credentials import CredentialsReader
+from kervan_servicekit.settings import VaultSettings
+
+from .builders import T0, order
+from .fakes import FakeClock, FakeMarketplace, FakeRetest
+from .test_poll_store import NOW, snapshot, valid
+
+VAULT_TOKEN = "vault-token-never-shown"
+
+
+@dataclass
+class FakeVault:
+    """KV v2 `kervan/data/marketplace-credentials/<store>`: versions, 404, or down."""
+
+    secrets: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+    down: bool = False
+    status: int | None = None
+
+    def write(self, store_id: str, **fields: str) -> int:
+        """A new version of the store's secret; returns its number."""
+        self.secrets.setdefault(store_id, []).append(fields)
+        return len(self.secrets[store_id])
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        assert request.headers["X-Vault-Token"] == VAULT_TOKEN
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        store_id = request.url.path.rsplit("/", 1)[-1]
+        assert request.url.path == f"/v1/kervan/data/marketplace-credentials/{store_id}"
+        self.reads.append(store_id)
+        if self.status is not None:
+            return httpx.Response(self.status, json={"errors": ["permission denied"]})
+        versions = self.secrets.get(store_id)
+        if not versions:
+            return httpx.Response(404, json={"errors": []})
+        body = {"data": versions[-1], "metadata": {"version": len(versions)}}
+        return httpx.Response(200, json={"data": body})
+
+
+@dataclass
+class RecordingFactory:
+    """AdapterFactory stand-in: one fake marketplace per store, records the credentials used."""
+
+    markets: dict[str, FakeMarketplace]
+    used: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def create(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
+        assert platform == Platform.TRENDYOL
+        self.used.append((kwargs["store_id"], dict(kwargs["credentials"])))
+        return cast(MarketplaceAdapter, self.markets[kwargs["store_id"]])
+
+
+class World:
+    """Store s1 eligible, polled with credentials read through the real reader."""
+
+    def __init__(self) -> None:
+        self.db = MemoryDatabase()
+        self.vault = FakeVault()
+        self.market = FakeMarketplace()
+        self.factory = RecordingFactory({"s1": self.market})
+        self.clock = FakeClock(NOW)
+        self.retest = FakeRetest()
+        self.reader = CredentialsReader(
+            VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
+            client=httpx.AsyncClient(transport=httpx.MockTransport(self.vault.handle)),
+        )
+        self.adapters = FactoryAdapterProvider(cast(AdapterFactory, self.factory), self.reader)
+        self.ctx = PollContext(
+            uow=self.uow,
+            adapters=self.adapters,
+            retest=self.retest,
+            clock=self.clock,
+            settings=PollSettings(initial_lookback=timedelta(days=1)),
+        )
+
+    def uow(self) -> UnitOfWork:
+        return MemoryUnitOfWork(self.db)
+
+    def keys_used(self) -> list[str]:
+        return [credentials["api_key"] for _, credentials in self.factory.used]
+
+    async def credentials_changed(self, version: int, *, deleted: bool = False) -> bool:
+        event = CredentialsChanged(
+            store_id="s1",
+            platform=Platform.TRENDYOL,
+            version=version,
+            changed_at=self.clock(),
+            deleted=deleted,
+        )
+        return await apply_credentials(event, self.uow(), self.adapters)
+
+
+@pytest.fixture
+async def world() -> World:
+    w = World()
+    await apply_store_snapshot(snapshot(), w.uow(), w.clock)
+    await apply_api_status(valid(), w.uow())
+    return w
+
+
+async def test_credentials_are_read_once_then_served_from_the_cache(world: World) -> None:
+    world.vault.write("s1", seller_id="1001", api_key="k1")
+    for _ in range(3):
+        assert (await poll_store("s1", world.ctx)).outcome == "ok"
+    assert world.vault.reads == ["s1"]
+    assert world.factory.used == [("s1", {"seller_id": "1001", "api_key": "k1"})] * 3
+
+
+async def test_a_newer_version_announced_drops_the_cache_and_the_next_poll_reads_it(
+    world: World,
+) -> None:
+    world.vault.write("s1", seller_id="1001", api_key="k1")
+    await world.credentials_changed(1)
+    await poll_store("s1", world.ctx)
+    version = world.vault.write("s1", seller_id="1001", api_key="k2")
+    await poll_store("s1", world.ctx)  # not announced yet: the cached k1
+    assert await world.credentials_changed(version)
+    await poll_store("s1", world.ctx)
+    assert world.keys_used() == ["k1", "k1", "k2"]
+    assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_an_event_not_newer_than_the_cached_version_keeps_the_cache(world: World) -> None:
+    world.vault.write("s1", api_key="k1")
+    world.vault.write("s1", api_key="k2")
+    await poll_store("s1", world.ctx)  # caches version 2
+    # The projection applies version 2 (it had nothing), a replay of 1 it does not: neither is
+    # newer than what was read, so Vault is not read again.
+    assert await world.credentials_changed(2)
+    assert not await world.credentials_changed(1)
+    await poll_store("s1", world.ctx)
+    assert world.vault.reads == ["s1"]
+
+
+async def test_a_version_the_projection_already_holds_still_drops_an_older_cached_copy(
+    world: World,
+) -> None:
+    world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)  # caches version 1
+    world.vault.write("s1", api_key="k2")
+    # Version 2 recorded before (by this consumer group, before a restart), then redelivered.
+    world.db.credentials["s1"] = CredentialsView(2, False, T0)
+    assert not await world.credentials_changed(2)  # the projection: nothing new
+    await poll_store("s1", world.ctx)
+    assert world.keys_used() == ["k1", "k2"]
+
+
+async def test_a_deletion_drops_the_cache_and_the_store_then_has_no_credentials(
+    world: World,
+) -> None:
+    version = world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)
+    del world.vault.secrets["s1"]
+    await world.credentials_changed(version, deleted=True)
+    result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.reason) == ("error", "missing_credentials")
+
+
+async def test_auth_rejected_drops_the_cache_and_the_resumed_store_reads_vault_again(
+    world: World,
+) -> None:
+    world.vault.write("s1", api_key="old")
+    world.market.put(order("O1"))
+    world.market.fail = (0, AuthRejected("401", status=401))
+    assert (await poll_store("s1", world.ctx)).outcome == "auth_rejected"
+    assert world.retest.requested == [("s1", "auth_rejected")]
+    world.vault.write("s1", api_key="new")  # the seller fixed them; no event seen here
+    await apply_api_status(valid(NOW + timedelta(minutes=1)), world.uow())
+    result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.new_orders) == ("ok", 1)
+    assert world.keys_used() == ["old", "new"]
+    assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_a_missing_secret_is_no_credentials_and_shows_in_the_ingest_state(
+    world: World,
+) -> None:
+    result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.reason) == ("error", "missing_credentials")
+    state = world.db.ingest["s1"]
+    assert (state.last_outcome, state.last_error_code) == ("error", "missing_credentials")
+    assert world.factory.used == []
+    # Credentials entered later are announced; the next poll reads them.
+    version = world.vault.write("s1", api_key="k1")
+    await world.credentials_changed(version)
+    assert (await poll_store("s1", world.ctx)).outcome == "ok"
+
+
+@pytest.mark.parametrize("failure", ["down", "403", "503"])
+async def test_vault_failing_is_a_transient_failure_of_the_stores_it_must_read(
+    world: World, failure: str
+) -> None:
+    world.market.put(order("O1"))
+    world.vault.write("s1", api_key="k1")
+    world.vault.write("s2", api_key="k2-secret-value")
+    # s2: read while Vault was up; its cached credentials stay usable.
+    world.factory.markets["s2"] = FakeMarketplace()
+    await apply_store_snapshot(
+        snapshot().model_copy(update={"store_id": "s2"}), world.uow(), world.clock
+    )
+    await apply_api_status(valid().model_copy(update={"store_id": "s2"}), world.uow())
+    assert (await poll_store("s2", world.ctx)).outcome == "ok"
+    if failure == "down":
+        world.vault.down = True
+    else:
+        world.vault.status = int(failure)
+    with structlog.testing.capture_logs() as logs:
+        result = await poll_store("s1", world.ctx)
+        assert (await poll_store("s2", world.ctx)).outcome == "ok"
+    assert (result.outcome, result.reason) == ("transient", "credentials_unavailable")
+    state = world.db.ingest["s1"]
+    assert (state.last_outcome, state.last_error_code) == ("transient", "credentials_unavailable")
+    # Backed off like a 5xx of the platform.
+    settings = ScheduleSettings(interval=30, jitter=0)
+    assert next_delay(result, settings, 3, random.Random(0)) == 120
+    # Nothing secret in what was logged or returned.
+    text = repr(logs) + repr(result) + repr(state)
+    assert "credentials unavailable" in text
+    for secret in (VAULT_TOKEN, "k1", "k2-secret-value"):
+        assert secret not in text
+    # Vault back: the store reads its credentials and polls.
+    world.vault.down, world.vault.status = False, None
+    assert (await poll_store("s1", world.ctx)).new_orders == 1
+
+
+async def test_cached_credentials_never_show_their_values() -> None:
+    vault = FakeVault()
+    vault.write("s1", api_key="k1-secret-value")
+    reader = CredentialsReader(
+        VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(vault.handle)),
+    )
+    credentials = await reader.get("s1")
+    assert credentials is not None
+    text = repr(credentials) + str(credentials) + repr(credentials.fields) + repr(reader.__dict__)
+    assert "k1-secret-value" not in text
+    assert VAULT_TOKEN not in text
