@@ -107,6 +107,28 @@ async def test_deletion_event_and_missing_secret(
     assert vault.reads == 2
 
 
+async def test_supersede_by_a_version_learnt_elsewhere(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    """What a replica that did not consume the event learns from a shared projection."""
+    vault.secrets["s1"] = (4, {"app_key": "v4"})
+    await reader.get("s1")
+    assert not reader.supersede("s1", 4)  # the version held
+    assert not reader.supersede("s1", 3, deleted=True)  # a deletion older than what is held
+    assert vault.reads == 1
+    assert reader.supersede("s1", 4, deleted=True)
+    del vault.secrets["s1"]
+    assert await reader.get("s1") is None
+    assert not reader.supersede("s1", 4, deleted=True)  # none cached: nothing to drop
+    vault.secrets["s1"] = (5, {"app_key": "v5"})
+    assert reader.supersede("s1", 5)
+    fresh = await reader.get("s1")
+    assert fresh is not None
+    assert fresh.value("app_key") == "v5"
+    assert vault.reads == 3
+    assert not reader.supersede("unknown", 9)
+
+
 async def test_entries_expire_after_max_age(
     reader: CredentialsReader, vault: FakeVault, now: list[float]
 ) -> None:

@@ -109,13 +109,27 @@ class CredentialsReader:
 
         Older events (version below the cached one) are replays and change nothing.
         """
-        cached = self._cache.get(event.store_id)
+        return self.supersede(event.store_id, event.version, deleted=event.deleted)
+
+    def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
+        """Credentials of `version` exist (or were deleted at it): drop the cached entry if it
+        is older, or holds credentials the deletion removed; True when it was dropped.
+
+        For a version learnt elsewhere than from the event itself, e.g. a projection shared by
+        several replicas of which only one consumed the event.
+        """
+        cached = self._cache.get(store_id)
         if cached is None:
             return False
         held = cached.credentials.version if cached.credentials else 0
-        if not event.deleted and event.version <= held:
+        if deleted:
+            # A deletion carries the version of the write it removed: newer credentials, or
+            # none cached, stay.
+            if cached.credentials is None or held > version:
+                return False
+        elif version <= held:
             return False
-        del self._cache[event.store_id]
+        del self._cache[store_id]
         return True
 
     def _fresh(self, store_id: str) -> _Cached | None:

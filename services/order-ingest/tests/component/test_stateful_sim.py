@@ -31,7 +31,7 @@ from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
 from order_ingest.app.ports import AdapterProvider, UnitOfWork
 from order_ingest.app.services import PollContext, PollSettings, poll_store
-from order_ingest.domain.store import ApiStatusView, StoreProfile
+from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
 from kervan_contracts.credentials.v1 import ApiStatus, CredentialsChanged
 from kervan_contracts.inventory.v1 import StockDeducted, StockReleased
@@ -80,6 +80,9 @@ class NoisyAdapters:
 
     def credentials_changed(self, event: CredentialsChanged) -> bool:
         return self.inner.credentials_changed(event)
+
+    def credentials_recorded(self, store_id: str, view: CredentialsView) -> bool:
+        return self.inner.credentials_recorded(store_id, view)
 
 
 class OrderIngestMachine(RuleBasedStateMachine):

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 from order_ingest.app.services import poll_store
-from order_ingest.domain.store import StoreProfile
+from order_ingest.domain.store import CredentialsView, StoreProfile
 
 from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import CredentialsChanged
@@ -123,6 +123,10 @@ class _CrashAfter:
     def credentials_changed(self, event: CredentialsChanged) -> bool:
         changed: bool = self._inner.credentials_changed(event)  # type: ignore[attr-defined]
         return changed
+
+    def credentials_recorded(self, store_id: str, view: CredentialsView) -> bool:
+        recorded: bool = self._inner.credentials_recorded(store_id, view)  # type: ignore[attr-defined]
+        return recorded
 
 
 async def test_crash_between_pages_then_new_poll_loses_nothing_duplicates_nothing(

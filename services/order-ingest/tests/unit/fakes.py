@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from order_ingest.domain.store import StoreProfile
+from order_ingest.domain.store import CredentialsView, StoreProfile
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.orders.v1 import Order
@@ -77,6 +77,7 @@ class FakeAdapters:
     markets: Mapping[str, FakeMarketplace]
     invalidated: list[str] = field(default_factory=list)
     changes: list[CredentialsChanged] = field(default_factory=list)
+    recorded: list[tuple[str, CredentialsView]] = field(default_factory=list)
 
     async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
         """The store's fake marketplace."""
@@ -89,6 +90,11 @@ class FakeAdapters:
     def credentials_changed(self, event: CredentialsChanged) -> bool:
         """Record it (nothing is cached here)."""
         self.changes.append(event)
+        return False
+
+    def credentials_recorded(self, store_id: str, view: CredentialsView) -> bool:
+        """Record it (nothing is cached here)."""
+        self.recorded.append((store_id, view))
         return False
 
 

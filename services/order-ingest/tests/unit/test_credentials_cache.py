@@ -178,6 +178,35 @@ async def test_a_version_the_projection_already_holds_still_drops_an_older_cache
     assert world.keys_used() == ["k1", "k2"]
 
 
+async def test_a_version_another_replica_consumed_reaches_this_replicas_next_poll(
+    world: World,
+) -> None:
+    world.vault.write("s1", seller_id="1001", api_key="k1")
+    await world.credentials_changed(1)
+    await poll_store("s1", world.ctx)  # caches version 1
+    # Only one replica of the consumer group gets each event: here another one recorded
+    # version 2 in the shared projection, and this replica's reader never saw the event.
+    world.vault.write("s1", seller_id="1001", api_key="k2")
+    world.db.credentials["s1"] = CredentialsView(2, False, T0)
+    await poll_store("s1", world.ctx)
+    await poll_store("s1", world.ctx)  # the projection is not newer than the cache now
+    assert world.keys_used() == ["k1", "k2", "k2"]
+    assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_a_deletion_another_replica_consumed_stops_this_replica_using_the_secret(
+    world: World,
+) -> None:
+    version = world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)
+    del world.vault.secrets["s1"]
+    world.db.credentials["s1"] = CredentialsView(version, True, T0)
+    result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.reason) == ("error", "missing_credentials")
+    await poll_store("s1", world.ctx)  # "none" is cached: the deletion is not re-applied
+    assert world.vault.reads == ["s1", "s1"]
+
+
 async def test_a_deletion_drops_the_cache_and_the_store_then_has_no_credentials(
     world: World,
 ) -> None:

@@ -39,3 +39,7 @@ class StaticCredentialsSource:
         """See CredentialsSource (recorded: nothing is cached)."""
         self.changes.append(event)
         return False
+
+    def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
+        """See CredentialsSource (nothing is cached)."""
+        return False

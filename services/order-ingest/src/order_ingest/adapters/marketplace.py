@@ -5,7 +5,7 @@ from __future__ import annotations
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
 from order_ingest.app.ports import CredentialsSource, MissingCredentialsError
-from order_ingest.domain.store import StoreProfile
+from order_ingest.domain.store import CredentialsView, StoreProfile
 
 # The credential field that names the seller account on each platform.
 _SELLER_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
@@ -40,3 +40,7 @@ class FactoryAdapterProvider:
     def credentials_changed(self, event: CredentialsChanged) -> bool:
         """See AdapterProvider."""
         return self._credentials.on_credentials_changed(event)
+
+    def credentials_recorded(self, store_id: str, view: CredentialsView) -> bool:
+        """See AdapterProvider."""
+        return self._credentials.supersede(store_id, view.version, deleted=view.deleted)

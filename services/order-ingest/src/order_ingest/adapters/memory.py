@@ -86,6 +86,10 @@ class MemoryStores:
         self._w.db.credentials[store_id] = view
         return True
 
+    async def credentials_version(self, store_id: str) -> CredentialsView | None:
+        """See StoreRepository."""
+        return self._w.db.credentials.get(store_id)
+
     async def store_ids(self) -> list[str]:
         """See StoreRepository."""
         return sorted(self._w.db.stores)

@@ -135,6 +135,14 @@ class PgStores:
             self._conn, store_id, view.version, view.deleted, view.changed_at
         )
 
+    async def credentials_version(self, store_id: str) -> CredentialsView | None:
+        """See StoreRepository."""
+        row = await self._conn.fetchrow(
+            "SELECT version, deleted, changed_at FROM credential_versions WHERE store_id = $1",
+            store_id,
+        )
+        return None if row is None else CredentialsView(**dict(row))
+
     async def store_ids(self) -> list[str]:
         """See StoreRepository."""
         rows = await self._conn.fetch("SELECT store_id FROM stores ORDER BY store_id")

@@ -63,6 +63,9 @@ class StoreRepository(Protocol):
     async def record_credentials(self, store_id: str, view: CredentialsView) -> bool:
         """Keep a newer credential version, or a deletion over live ones; True if applied."""
 
+    async def credentials_version(self, store_id: str) -> CredentialsView | None:
+        """The latest credential version recorded (by whichever replica consumed it)."""
+
     async def store_ids(self) -> list[str]:
         """Every projected store."""
 
@@ -172,6 +175,9 @@ class CredentialsSource(Protocol):
         """Drop the cached copy if `event` is a deletion or a version newer than the cached one;
         True if something was dropped."""
 
+    def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
+        """As `on_credentials_changed`, for a version known from the shared projection."""
+
 
 class AdapterProvider(Protocol):
     """Builds the marketplace adapter of a store."""
@@ -186,6 +192,10 @@ class AdapterProvider(Protocol):
     def credentials_changed(self, event: CredentialsChanged) -> bool:
         """Forget the store's cached credentials if `event` announces a deletion or a newer
         version than the cached one; True if they were dropped."""
+
+    def credentials_recorded(self, store_id: str, view: CredentialsView) -> bool:
+        """The same for the version the projection holds (another replica may have consumed
+        the event); True if the cached credentials were dropped."""
 
 
 class LeaseManager(Protocol):

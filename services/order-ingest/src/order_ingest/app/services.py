@@ -194,9 +194,14 @@ async def _poll(
     async with ctx.uow() as uow:
         store, api_status = await uow.stores.get_with_api_status(store_id)
         state = await uow.ingest.get(store_id) or IngestState(store_id)
+        credentials = await uow.stores.credentials_version(store_id)
     verdict = eligibility(store, api_status, state.paused_reason)
     if not verdict.eligible or store is None:
         return PollResult(store_id, "skipped", reason=verdict.reason)
+    if credentials is not None:
+        # Only one replica consumes each CredentialsChanged; the others learn the new version
+        # here, from the projection, before they use what they cached.
+        ctx.adapters.credentials_recorded(store_id, credentials)
     correlation_id = str(uuid.uuid4())
     counts = _Counts(on_progress=on_progress)
     try:
