@@ -241,7 +241,7 @@ class AdapterProvider(Protocol):
         """An adapter for the store; raises MissingCredentialsError when it has none."""
 
     def invalidate(self, store_id: str) -> None:
-        """Forget cached credentials (after 401/403 or a CredentialsChanged)."""
+        """Forget cached credentials (after a 401/403)."""
 
     def credentials_recorded(self, store_id: str, recorded: CredentialsVersion) -> bool:
         """Forget the store's cached credentials if the version the shared projection holds
