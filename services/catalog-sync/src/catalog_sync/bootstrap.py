@@ -177,7 +177,8 @@ async def _assemble(
     )
 
     def credentials_changed(event: CredentialsChanged) -> None:
-        # A rotation reaches the next push without waiting for the cache to expire.
+        # A rotation reaches this replica's next push without waiting for the cache to
+        # expire. The other replicas learn it from `credential_versions` (pusher.adapter_for).
         if reader is not None:
             reader.on_credentials_changed(event)
 

@@ -13,7 +13,7 @@ from catalog_sync.app.ports import AdapterProvider
 from catalog_sync.app.pusher import PushContext, push_store
 from catalog_sync.app.scheduler import LoopSettings, PushLoop
 from catalog_sync.bootstrap import utc_now
-from catalog_sync.domain.catalog import StoreView
+from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 
 from kervan_contracts.catalog.v1 import StockLevelChanged
 from kervan_contracts.identifiers import Platform
@@ -128,6 +128,9 @@ class RecordingProvider:
 
     def invalidate(self, store_id: str) -> None:
         self._inner.invalidate(store_id)
+
+    def credentials_recorded(self, store_id: str, recorded: CredentialsVersion) -> bool:
+        return self._inner.credentials_recorded(store_id, recorded)
 
 
 async def test_two_push_loops_push_each_store_from_one_replica(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from catalog_sync.app.ports import MissingCredentialsError
-from catalog_sync.domain.catalog import StoreView
+from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
 from kervan_servicekit.credentials import CredentialsReader
 
@@ -37,6 +37,13 @@ class CredentialsSource:
         if self._reader is not None:
             self._reader.invalidate(store_id)
 
+    def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
+        """Drop the cached entry if `version` is newer than it, or a deletion of it (see
+        `CredentialsReader.supersede`); True if dropped. Static credentials are not cached."""
+        if self._reader is None:
+            return False
+        return self._reader.supersede(store_id, version, deleted=deleted)
+
 
 class FactoryAdapterProvider:
     """AdapterProvider over one process-wide `AdapterFactory` (shared limiters and tokens)."""
@@ -62,3 +69,7 @@ class FactoryAdapterProvider:
     def invalidate(self, store_id: str) -> None:
         """See AdapterProvider."""
         self._credentials.invalidate(store_id)
+
+    def credentials_recorded(self, store_id: str, recorded: CredentialsVersion) -> bool:
+        """See AdapterProvider."""
+        return self._credentials.supersede(store_id, recorded.version, deleted=recorded.deleted)

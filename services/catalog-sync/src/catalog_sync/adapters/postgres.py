@@ -23,7 +23,14 @@ from catalog_sync.app.ports import (
     MovementView,
     StoreSyncState,
 )
-from catalog_sync.domain.catalog import ApiState, ListingIdentity, Price, Product, StoreView
+from catalog_sync.domain.catalog import (
+    ApiState,
+    CredentialsVersion,
+    ListingIdentity,
+    Price,
+    Product,
+    StoreView,
+)
 from catalog_sync.domain.push_plan import FieldLedger, SentPayload, SkuFacts
 from catalog_sync.domain.stock import EntryState, MovementEntry, StockPosition
 from kervan_contracts.event import EventPayload
@@ -42,6 +49,7 @@ _STORE_COLUMNS = (
     "store_id, platform, active, test_mode, product_update_enabled, update_type, "
     "price_list_id, warehouse_id, version"
 )
+_STORE_COLUMNS_OF_S = ", ".join(f"s.{name.strip()}" for name in _STORE_COLUMNS.split(","))
 
 
 def _store(row: asyncpg.Record) -> StoreView:
@@ -175,6 +183,26 @@ class PostgresUnitOfWork:
             store_id,
         )
         return _store(row) if row else None
+
+    async def store_with_credentials(
+        self, store_id: str
+    ) -> tuple[StoreView | None, CredentialsVersion | None]:
+        """A live store and its `credential_versions` row, in one read (both by primary key)."""
+        row = await self.conn.fetchrow(
+            f"SELECT {_STORE_COLUMNS_OF_S}, c.version AS credentials_version, "  # noqa: S608
+            "c.deleted AS credentials_deleted FROM stores s "
+            "LEFT JOIN credential_versions c ON c.store_id = s.store_id "
+            "WHERE s.store_id = $1 AND NOT s.deleted",
+            store_id,
+        )
+        if row is None:
+            return None, None
+        recorded = (
+            None
+            if row["credentials_version"] is None
+            else CredentialsVersion(row["credentials_version"], row["credentials_deleted"])
+        )
+        return _store(row), recorded
 
     async def stores(self) -> list[StoreView]:
         """Every live store."""

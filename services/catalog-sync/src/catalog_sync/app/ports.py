@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from catalog_sync.domain.catalog import ApiState, ListingIdentity, Price, Product, StoreView
+from catalog_sync.domain.catalog import (
+    ApiState,
+    CredentialsVersion,
+    ListingIdentity,
+    Price,
+    Product,
+    StoreView,
+)
 from catalog_sync.domain.push_plan import FieldLedger, SkuFacts
 from catalog_sync.domain.stock import StockPosition
 from kervan_contracts.event import EventPayload
@@ -109,6 +116,12 @@ class UnitOfWork(Protocol):
 
     # stores, API status, credentials
     async def store(self, store_id: str) -> StoreView | None: ...
+    async def store_with_credentials(
+        self, store_id: str
+    ) -> tuple[StoreView | None, CredentialsVersion | None]:
+        """A live store and, read with it, the latest credentials version recorded for it
+        (whichever replica consumed the event); (None, None) for an unknown store."""
+
     async def stores(self) -> list[StoreView]: ...
     async def save_store(self, store: StoreView) -> bool:
         """Upsert when the version is newer; False for an older or equal version."""
@@ -228,7 +241,12 @@ class AdapterProvider(Protocol):
         """An adapter for the store; raises MissingCredentialsError when it has none."""
 
     def invalidate(self, store_id: str) -> None:
-        """Forget cached credentials (after 401/403 or a CredentialsChanged)."""
+        """Forget cached credentials (after a 401/403)."""
+
+    def credentials_recorded(self, store_id: str, recorded: CredentialsVersion) -> bool:
+        """Forget the store's cached credentials if the version the shared projection holds
+        is newer, or a deletion of the cached ones (only one replica consumes each
+        `CredentialsChanged`); True if they were dropped."""
 
 
 class MissingCredentialsError(Exception):

@@ -29,6 +29,7 @@ from catalog_sync.app.ports import (
     StoreSyncState,
     UnitOfWorkFactory,
 )
+from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 from catalog_sync.domain.outcomes import RetryRule, judge_failure
 from catalog_sync.domain.push_plan import (
     FieldLedger,
@@ -123,7 +124,7 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
     """One round for one store: plan its due SKUs, record the batches, send them."""
     now = ctx.clock()
     async with ctx.uow() as uow:
-        store = await uow.store(store_id)
+        store, recorded = await uow.store_with_credentials(store_id)
         api = await uow.api_state(store_id)
         sync = await uow.sync_state(store_id)
     block = store_block(store, api)
@@ -135,7 +136,7 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
     if sync.paused_until is not None and sync.paused_until > now:
         return PushRound(store_id, skipped_reason=sync.pause_reason or "paused")
     try:
-        adapter = await ctx.adapters.adapter_for(store)
+        adapter = await adapter_for(store, recorded, ctx)
     except MissingCredentialsError:
         await _pause(ctx, store_id, now + ctx.settings.auth_pause, "missing_credentials")
         return PushRound(store_id, skipped_reason="missing_credentials")
@@ -190,6 +191,22 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
             break
         await _send(batch, adapter, payloads, ctx)
     return PushRound(store_id, len(plans), tuple(b.batch_id for b in batches))
+
+
+async def adapter_for(
+    store: StoreView, recorded: CredentialsVersion | None, ctx: PushContext
+) -> MarketplaceAdapter:
+    """The store's adapter, after comparing the cached credentials with `recorded`, the
+    version the shared projection holds (`UnitOfWork.store_with_credentials`).
+
+    The consumer group hands each `CredentialsChanged` to one replica only; the replica that
+    pushes the store (or serves the request) may not be that one. Here it learns of a rotation
+    or deletion another replica consumed, and drops its cached copy before using it.
+    Raises MissingCredentialsError when the store has no credentials.
+    """
+    if recorded is not None:
+        ctx.adapters.credentials_recorded(store.store_id, recorded)
+    return await ctx.adapters.adapter_for(store)
 
 
 def _sent(old: FieldLedger, value: str, batch_id: str, now: datetime) -> FieldLedger:
@@ -371,12 +388,12 @@ async def follow_batches(
             await _settle_all(batch, ctx, "not_sent", "interrupted before the platform answered")
             continue
         async with ctx.uow() as uow:
-            store = await uow.store(batch.store_id)
+            store, recorded = await uow.store_with_credentials(batch.store_id)
         if store is None:
             await _settle_all(batch, ctx, "store_deleted", None)
             continue
         try:
-            adapter = await ctx.adapters.adapter_for(store)
+            adapter = await adapter_for(store, recorded, ctx)
             await _follow_one(batch, adapter, ctx)
         except (MarketplaceError, MissingCredentialsError) as exc:
             logger.warning(
@@ -549,6 +566,7 @@ __all__ = [
     "PushRound",
     "PushSettings",
     "StoreSyncState",
+    "adapter_for",
     "follow_batches",
     "plan_counts",
     "preview_store",

@@ -53,6 +53,15 @@ class ApiState:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialsVersion:
+    """The latest credentials version of a store recorded in the shared `credential_versions`
+    projection (metadata only, never secret material)."""
+
+    version: int
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     """Product information from `ProductUpserted`."""
 

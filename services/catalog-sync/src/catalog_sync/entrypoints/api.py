@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from catalog_sync.app import queries
 from catalog_sync.app.listings import import_listings
 from catalog_sync.app.ports import MissingCredentialsError
-from catalog_sync.app.pusher import PushContext
+from catalog_sync.app.pusher import PushContext, adapter_for
 from catalog_sync.domain.catalog import ListingIdentity
 from kervan_contracts.identifiers import Identifier, Sku
 
@@ -94,10 +94,10 @@ def build_router(ctx: Callable[[], PushContext], wake: Callable[[], None]) -> AP
         (values set through the API are kept); SKUs whose identity changed are queued."""
         current = ctx()
         async with current.uow() as uow:
-            store = await uow.store(store_id)
+            store, recorded = await uow.store_with_credentials(store_id)
         if store is None:
             raise queries.UnknownStoreError(store_id)
-        adapter = await current.adapters.adapter_for(store)
+        adapter = await adapter_for(store, recorded, current)
         result = await import_listings(store, adapter, current)
         if result.changed:
             wake()

@@ -1,0 +1,262 @@
+"""Cached credentials against the shared `credential_versions` projection, on servicekit's
+real CredentialsReader over an in-memory Vault (KV v2 over httpx.MockTransport).
+
+The consumer group hands each `CredentialsChanged` to one replica only. Here the event went
+to "another replica": it is written straight into the projection and never reaches this
+process's reader, so only the projection row the push reads with the store can tell this
+replica that its cached copy is stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, cast
+
+import httpx
+import pytest
+from catalog_sync.adapters.marketplace import CredentialsSource, FactoryAdapterProvider
+from catalog_sync.app.ports import Batch, StoreSyncState, UnitOfWork
+from catalog_sync.app.pusher import PushContext, follow_batches, push_store
+from catalog_sync.domain.catalog import ApiState, CredentialsVersion, StoreView
+from pydantic import SecretStr
+
+from kervan_contracts.identifiers import Platform
+from kervan_contracts.sync.v1 import PushKind
+from kervan_marketplaces import (
+    AdapterFactory,
+    BatchHandle,
+    BatchResult,
+    ItemOutcome,
+    MarketplaceAdapter,
+    OutcomeState,
+    capabilities_of,
+)
+from kervan_servicekit.credentials import CredentialsReader
+from kervan_servicekit.settings import VaultSettings
+
+from .builders import NOW, store, valid_api
+
+VAULT_TOKEN = "vault-token-never-shown"
+
+
+@dataclass
+class FakeVault:
+    """KV v2 `kervan/data/marketplace-credentials/<store>`: versions, or 404 once deleted."""
+
+    secrets: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    reads: list[str] = field(default_factory=list)
+
+    def write(self, store_id: str, **fields: str) -> int:
+        """A new version of the store's secret; returns its number."""
+        self.secrets.setdefault(store_id, []).append(fields)
+        self.deleted.discard(store_id)
+        return len(self.secrets[store_id])
+
+    def delete(self, store_id: str) -> int:
+        """Delete the secret (KV v2 keeps the version number); returns that version."""
+        self.deleted.add(store_id)
+        return len(self.secrets[store_id])
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        assert request.headers["X-Vault-Token"] == VAULT_TOKEN
+        store_id = request.url.path.rsplit("/", 1)[-1]
+        assert request.url.path == f"/v1/kervan/data/marketplace-credentials/{store_id}"
+        self.reads.append(store_id)
+        versions = self.secrets.get(store_id)
+        if not versions or store_id in self.deleted:
+            return httpx.Response(404, json={"errors": []})
+        body = {"data": versions[-1], "metadata": {"version": len(versions)}}
+        return httpx.Response(200, json={"data": body})
+
+
+class FakeAdapter:
+    """Only what a push round with nothing queued and a batch follow-up ask of an adapter."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.capabilities = capabilities_of(platform.value)
+
+    async def batch_result(self, handle: BatchHandle) -> BatchResult:
+        return BatchResult(
+            handle=handle, items=(ItemOutcome(sku="SKU-1", state=OutcomeState.PENDING),)
+        )
+
+
+@dataclass
+class RecordingFactory:
+    """AdapterFactory stand-in: records the credentials each adapter was built with."""
+
+    used: list[dict[str, str]] = field(default_factory=list)
+
+    def create(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
+        self.used.append(dict(kwargs["credentials"]))
+        return cast(MarketplaceAdapter, FakeAdapter(Platform(platform)))
+
+
+@dataclass
+class Database:
+    """The rows a push round and a batch follow-up read, shared by every "replica"."""
+
+    stores: dict[str, StoreView] = field(default_factory=dict)
+    api: dict[str, ApiState] = field(default_factory=dict)
+    sync: dict[str, StoreSyncState] = field(default_factory=dict)
+    credentials: dict[str, CredentialsVersion] = field(default_factory=dict)
+    batches: list[Batch] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+
+class PushUnitOfWork:
+    """The part of UnitOfWork that `push_store` (nothing queued) and `follow_batches` use."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        return None
+
+    async def store_with_credentials(
+        self, store_id: str
+    ) -> tuple[StoreView | None, CredentialsVersion | None]:
+        found = self._db.stores.get(store_id)
+        return (found, self._db.credentials.get(store_id)) if found else (None, None)
+
+    async def api_state(self, store_id: str) -> ApiState | None:
+        return self._db.api.get(store_id)
+
+    async def sync_state(self, store_id: str) -> StoreSyncState:
+        return self._db.sync.get(store_id, StoreSyncState())
+
+    async def save_sync_state(self, store_id: str, state: StoreSyncState) -> None:
+        self._db.sync[store_id] = state
+
+    async def listing_import_due(self, store_id: str, now: datetime, retry: timedelta) -> bool:
+        return False
+
+    async def due_dirty(self, store_id: str, now: datetime, limit: int) -> list[str]:
+        return []
+
+    async def due_batches(self, now: datetime, limit: int, store_ids: Any = None) -> list[Batch]:
+        return list(self._db.batches)
+
+    async def schedule_check(self, batch_id: str, next_check_at: datetime) -> None:
+        self._db.checks.append(batch_id)
+
+
+class Replica:
+    """One catalog-sync process: its own reader (cache) over the shared database and Vault."""
+
+    def __init__(self, db: Database, vault: FakeVault) -> None:
+        self.factory = RecordingFactory()
+        self.reader = CredentialsReader(
+            VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
+            client=httpx.AsyncClient(transport=httpx.MockTransport(vault.handle)),
+        )
+        self.ctx = PushContext(
+            uow=lambda: cast(UnitOfWork, PushUnitOfWork(db)),
+            adapters=FactoryAdapterProvider(
+                cast(AdapterFactory, self.factory), CredentialsSource(self.reader)
+            ),
+            clock=lambda: NOW,
+        )
+
+    def keys_used(self) -> list[str]:
+        return [credentials["app_key"] for credentials in self.factory.used]
+
+
+@dataclass
+class World:
+    db: Database
+    vault: FakeVault
+    replica: Replica
+
+    def recorded_elsewhere(self, version: int, *, deleted: bool = False) -> None:
+        """Another replica consumed the event: the projection has it, this reader does not."""
+        self.db.credentials["s1"] = CredentialsVersion(version, deleted)
+
+
+@pytest.fixture
+def world() -> World:
+    db = Database(stores={"s1": store()}, api={"s1": valid_api()})
+    vault = FakeVault()
+    return World(db, vault, Replica(db, vault))
+
+
+async def test_a_rotation_another_replica_consumed_reaches_this_replicas_next_push(
+    world: World,
+) -> None:
+    world.recorded_elsewhere(world.vault.write("s1", app_key="k1", app_secret="s"))
+    await push_store("s1", world.replica.ctx)
+    await push_store("s1", world.replica.ctx)  # cached
+    world.recorded_elsewhere(world.vault.write("s1", app_key="k2", app_secret="s"))
+    await push_store("s1", world.replica.ctx)
+    await push_store("s1", world.replica.ctx)  # version 2 is cached now
+    assert world.replica.keys_used() == ["k1", "k1", "k2", "k2"]
+    assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_a_deletion_another_replica_consumed_stops_this_replica_using_the_secret(
+    world: World,
+) -> None:
+    world.vault.write("s1", app_key="k1", app_secret="s")
+    await push_store("s1", world.replica.ctx)
+    world.recorded_elsewhere(world.vault.delete("s1"), deleted=True)
+    round_ = await push_store("s1", world.replica.ctx)
+    assert round_.skipped_reason == "missing_credentials"
+    assert world.db.sync["s1"].pause_reason == "missing_credentials"
+    assert world.replica.keys_used() == ["k1"]
+    assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_a_projection_not_newer_than_the_cache_reads_nothing_from_vault(
+    world: World,
+) -> None:
+    version = world.vault.write("s1", app_key="k1", app_secret="s")
+    await push_store("s1", world.replica.ctx)  # no projection row yet: first read
+    world.recorded_elsewhere(version)
+    await push_store("s1", world.replica.ctx)
+    world.recorded_elsewhere(version - 1, deleted=True)  # an older deletion, replayed
+    await push_store("s1", world.replica.ctx)
+    # Credentials written to Vault whose event no replica has consumed yet: the cached copy
+    # (version 1) is still what the projection knows of.
+    world.vault.write("s1", app_key="k2", app_secret="s")
+    await push_store("s1", world.replica.ctx)
+    assert world.replica.keys_used() == ["k1"] * 4
+    assert world.vault.reads == ["s1"]
+
+
+async def test_the_projection_also_reaches_the_follow_up_of_an_open_batch(
+    world: World,
+) -> None:
+    world.vault.write("s1", app_key="k1", app_secret="s")
+    await push_store("s1", world.replica.ctx)
+    world.recorded_elsewhere(world.vault.write("s1", app_key="k2", app_secret="s"))
+    handle = BatchHandle(platform="n11", kind="price_stock", refs={"task": "t1"})
+    world.db.batches.append(
+        Batch(
+            batch_id="b-1",
+            store_id="s1",
+            platform="n11",
+            kind=PushKind.PRICE_STOCK,
+            status="submitted",
+            created_at=NOW,
+            items=(),
+            handle=handle.model_dump(mode="json"),
+            submitted_at=NOW,
+        )
+    )
+    assert await follow_batches(world.replica.ctx) == 1
+    assert world.db.checks == ["b-1"]  # still pending: looked at again later
+    assert world.replica.keys_used() == ["k1", "k2"]
