@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import uvicorn
 
+from kervan_servicekit._http_protocol import CoalescingHttpToolsProtocol
 from kervan_servicekit.migrations import quote_ident
 from kervan_servicekit.settings import PostgresSettings
 
@@ -240,5 +241,7 @@ def run_service(
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=int(graceful_timeout),
+        # A response's head and body leave in one write (see _http_protocol).
+        http=CoalescingHttpToolsProtocol,
     )
     _Server(config, health, drain_seconds, handed).run(sockets=sockets)
