@@ -1,43 +1,17 @@
-"""CredentialsReader against a scripted Vault (httpx.MockTransport): caching and invalidation."""
+"""CredentialsReader against testkit's in-memory Vault (httpx.MockTransport): caching and
+invalidation."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_servicekit.credentials import CredentialsReader, CredentialsUnavailableError
-from kervan_servicekit.settings import VaultSettings
-
-VAULT = VaultSettings(addr="http://vault.test:8200", token=SecretStr("reader-token"))
-
-
-class FakeVault:
-    """KV v2 read endpoint with versions, counting reads."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[str, tuple[int, dict[str, str]]] = {}
-        self.reads = 0
-        self.status: int | None = None
-        self.gate: asyncio.Event | None = None
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.reads += 1
-        assert request.headers["X-Vault-Token"] == "reader-token"
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.status is not None:
-            return httpx.Response(self.status, json={"errors": ["permission denied"]})
-        store_id = request.url.path.rsplit("/", 1)[1]
-        assert request.url.path.startswith("/v1/kervan/data/marketplace-credentials/")
-        if store_id not in self.secrets:
-            return httpx.Response(404, json={"errors": []})
-        version, data = self.secrets[store_id]
-        return httpx.Response(200, json={"data": {"data": data, "metadata": {"version": version}}})
+from kervan_testkit.vault import FakeVault
+from kervan_testkit.vault import reader as reader_of
 
 
 @pytest.fixture
@@ -52,8 +26,7 @@ def now() -> list[float]:
 
 @pytest.fixture
 def reader(vault: FakeVault, now: list[float]) -> CredentialsReader:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(vault.handle))
-    return CredentialsReader(VAULT, client=client, max_age_seconds=60, clock=lambda: now[0])
+    return reader_of(vault, max_age_seconds=60, clock=lambda: now[0])
 
 
 def changed(store_id: str, version: int, *, deleted: bool = False) -> CredentialsChanged:
@@ -76,7 +49,7 @@ async def test_reads_once_then_serves_from_cache(
     assert first is not None
     assert first.version == 3
     assert first.plain() == {"app_key": "k-secret", "app_secret": "s-secret"}
-    assert vault.reads == 1
+    assert len(vault.reads) == 1
     assert "secret" not in repr(first).replace("app_secret", "")
 
 
@@ -92,7 +65,7 @@ async def test_newer_event_drops_the_entry_older_does_not(
     fresh = await reader.get("s1")
     assert fresh is not None
     assert fresh.value("app_key") == "new"
-    assert vault.reads == 2
+    assert len(vault.reads) == 2
 
 
 async def test_deletion_event_and_missing_secret(
@@ -104,7 +77,7 @@ async def test_deletion_event_and_missing_secret(
     assert reader.on_credentials_changed(changed("s1", 1, deleted=True))
     assert await reader.get("s1") is None
     assert await reader.get("s1") is None  # absence is cached too
-    assert vault.reads == 2
+    assert len(vault.reads) == 2
 
 
 async def test_supersede_by_a_version_learnt_elsewhere(
@@ -115,7 +88,7 @@ async def test_supersede_by_a_version_learnt_elsewhere(
     await reader.get("s1")
     assert not reader.supersede("s1", 4)  # the version held
     assert not reader.supersede("s1", 3, deleted=True)  # a deletion older than what is held
-    assert vault.reads == 1
+    assert len(vault.reads) == 1
     assert reader.supersede("s1", 4, deleted=True)
     del vault.secrets["s1"]
     assert await reader.get("s1") is None
@@ -125,7 +98,7 @@ async def test_supersede_by_a_version_learnt_elsewhere(
     fresh = await reader.get("s1")
     assert fresh is not None
     assert fresh.value("app_key") == "v5"
-    assert vault.reads == 3
+    assert len(vault.reads) == 3
     assert not reader.supersede("unknown", 9)
 
 
@@ -136,7 +109,7 @@ async def test_entries_expire_after_max_age(
     await reader.get("s1")
     now[0] += 61
     await reader.get("s1")
-    assert vault.reads == 2
+    assert len(vault.reads) == 2
 
 
 async def test_concurrent_misses_share_one_read(
@@ -148,7 +121,7 @@ async def test_concurrent_misses_share_one_read(
     await asyncio.sleep(0)
     vault.gate.set()
     results = await asyncio.gather(*tasks)
-    assert vault.reads == 1
+    assert len(vault.reads) == 1
     assert all(r is results[0] for r in results)
 
 
@@ -164,12 +137,8 @@ async def test_vault_errors_raise_without_details(
     assert await reader.get("s1") is not None  # a failure is not cached
 
 
-async def test_unreachable_vault() -> None:
-    async def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    reader = CredentialsReader(
-        VAULT, client=httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    )
+async def test_unreachable_vault(vault: FakeVault) -> None:
+    vault.down = True
+    reader = reader_of(vault)
     with pytest.raises(CredentialsUnavailableError, match="unreachable"):
         await reader.get("s1")

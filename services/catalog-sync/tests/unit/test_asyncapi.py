@@ -8,12 +8,10 @@ from catalog_sync.entrypoints.consumer import register_consumers
 from catalog_sync.settings import CatalogSyncSettings
 from faststream.kafka import KafkaBroker
 
-from kervan_contracts.asyncapi import party
-from kervan_servicekit.broker import subscriptions
+from kervan_testkit.asyncapi import assert_matches_party
 
 
 def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
-    declared = party("catalog-sync")
     service_name = CatalogSyncSettings.model_fields["service_name"].default
     broker = KafkaBroker("127.0.0.1:1")
     # bootstrap.py subscribes with the service name as the consumer group.
@@ -26,5 +24,4 @@ def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
         wake=Mock(),
     )
 
-    assert subscriptions(broker) == {(topic, declared.group) for topic in declared.receives}
-    assert PRODUCER == service_name == declared.name
+    assert_matches_party(broker, "catalog-sync", PRODUCER, service_name)

@@ -14,13 +14,11 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, cast
 
-import httpx
 import pytest
 from catalog_sync.adapters.marketplace import CredentialsSource, FactoryAdapterProvider
 from catalog_sync.app.ports import Batch, StoreSyncState, UnitOfWork
 from catalog_sync.app.pusher import PushContext, follow_batches, push_store
 from catalog_sync.domain.catalog import ApiState, CredentialsVersion, StoreView
-from pydantic import SecretStr
 
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.sync.v1 import PushKind
@@ -33,43 +31,9 @@ from kervan_marketplaces import (
     OutcomeState,
     capabilities_of,
 )
-from kervan_servicekit.credentials import CredentialsReader
-from kervan_servicekit.settings import VaultSettings
+from kervan_testkit.vault import FakeVault, reader
 
 from .builders import NOW, store, valid_api
-
-VAULT_TOKEN = "vault-token-never-shown"
-
-
-@dataclass
-class FakeVault:
-    """KV v2 `kervan/data/marketplace-credentials/<store>`: versions, or 404 once deleted."""
-
-    secrets: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    deleted: set[str] = field(default_factory=set)
-    reads: list[str] = field(default_factory=list)
-
-    def write(self, store_id: str, **fields: str) -> int:
-        """A new version of the store's secret; returns its number."""
-        self.secrets.setdefault(store_id, []).append(fields)
-        self.deleted.discard(store_id)
-        return len(self.secrets[store_id])
-
-    def delete(self, store_id: str) -> int:
-        """Delete the secret (KV v2 keeps the version number); returns that version."""
-        self.deleted.add(store_id)
-        return len(self.secrets[store_id])
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["X-Vault-Token"] == VAULT_TOKEN
-        store_id = request.url.path.rsplit("/", 1)[-1]
-        assert request.url.path == f"/v1/kervan/data/marketplace-credentials/{store_id}"
-        self.reads.append(store_id)
-        versions = self.secrets.get(store_id)
-        if not versions or store_id in self.deleted:
-            return httpx.Response(404, json={"errors": []})
-        body = {"data": versions[-1], "metadata": {"version": len(versions)}}
-        return httpx.Response(200, json={"data": body})
 
 
 class FakeAdapter:
@@ -160,10 +124,7 @@ class Replica:
 
     def __init__(self, db: Database, vault: FakeVault) -> None:
         self.factory = RecordingFactory()
-        self.reader = CredentialsReader(
-            VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
-            client=httpx.AsyncClient(transport=httpx.MockTransport(vault.handle)),
-        )
+        self.reader = reader(vault)
         self.ctx = PushContext(
             uow=lambda: cast(UnitOfWork, PushUnitOfWork(db)),
             adapters=FactoryAdapterProvider(

@@ -6,12 +6,10 @@ from credential_vault.entrypoints.consumer import register_stores_consumer
 from credential_vault.settings import CredentialVaultSettings
 from faststream.kafka import KafkaBroker
 
-from kervan_contracts.asyncapi import party
-from kervan_servicekit.broker import subscriptions
+from kervan_testkit.asyncapi import assert_matches_party
 
 
 def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
-    declared = party("credential-vault")
     fields = CredentialVaultSettings.model_fields
     broker = KafkaBroker("127.0.0.1:1")
     register_stores_consumer(
@@ -21,5 +19,4 @@ def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
         service=Mock(),
     )
 
-    assert subscriptions(broker) == {(topic, declared.group) for topic in declared.receives}
-    assert fields["service_name"].default == declared.name
+    assert_matches_party(broker, "credential-vault", fields["service_name"].default)

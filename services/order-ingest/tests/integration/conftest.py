@@ -21,6 +21,7 @@ from order_ingest.app.services import (
     apply_store_snapshot,
 )
 from order_ingest.bootstrap import PostgresUnitOfWorkFactory, migration_set, utc_now
+from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -35,6 +36,7 @@ from kervan_marketplaces import (
     simulator_urls,
 )
 from kervan_servicekit import (
+    KafkaSettings,
     Outbox,
     OutboxRelay,
     OutboxSettings,
@@ -147,16 +149,7 @@ async def env(
             ),
         )
         await apply_store_snapshot(snapshot(store_id), uow(), utc_now)
-        await apply_api_status(
-            ApiStatusChanged(
-                store_id=store_id,
-                platform=Platform.TRENDYOL,
-                status=ApiStatus.VALID,
-                checked_at=datetime.now(UTC) - timedelta(hours=1),
-                test_mode=False,
-            ),
-            uow(),
-        )
+        await apply_api_status(api_valid(store_id, timedelta(hours=1)), uow())
         await relay.start()
         try:
             yield Env(store_id, pool, ctx, sim, account, relay)
@@ -189,3 +182,31 @@ def snapshot(store_id: str, version: int = 1, warehouse: str | None = "wh-main")
         created_at=at,
         updated_at=at,
     )
+
+
+def api_valid(store_id: str, ago: timedelta = timedelta(minutes=1)) -> ApiStatusChanged:
+    """The store's trendyol credentials were found valid `ago` (live mode)."""
+    return ApiStatusChanged(
+        store_id=store_id,
+        platform=Platform.TRENDYOL,
+        status=ApiStatus.VALID,
+        checked_at=datetime.now(UTC) - ago,
+        test_mode=False,
+    )
+
+
+def service_settings(
+    pg_dsn: str, kafka_bootstrap: str, unique_name: Callable[[str], str], **extra: Any
+) -> OrderIngestSettings:
+    """The whole service in process, with a unique name (consumer group), fast polls and relay;
+    `extra` adds or overrides settings."""
+    fields: dict[str, Any] = {
+        "service_name": unique_name("order-ingest").replace("_", "-"),
+        "postgres": PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=6),
+        "kafka": KafkaSettings(bootstrap=kafka_bootstrap),
+        "outbox": OrderOutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
+        "poll_interval_seconds": 1.0,
+        "lease_renew_interval_seconds": 0.5,
+        "retest_url": "",
+    }
+    return OrderIngestSettings(**(fields | extra))

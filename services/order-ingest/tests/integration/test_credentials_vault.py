@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,19 +16,18 @@ import pytest
 from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.bootstrap import build_app
-from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
 from pydantic import SecretStr
 
-from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged, CredentialsChanged
+from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
-from kervan_servicekit import KafkaSettings, PostgresSettings, VaultSettings
+from kervan_servicekit import VaultSettings
 from kervan_testkit import wait_until
 from kervan_testkit.events import publish_events
 from kervan_testkit.infra import VaultEndpoint
 
-from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot
+from .conftest import SIM, api_valid, service_settings, sim_marketplace_settings, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -73,21 +72,17 @@ async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
     unique_name: Callable[[str], str],
 ) -> None:
     store_id = unique_name("vault").replace("_", "-")
-    settings = OrderIngestSettings(
-        service_name=unique_name("order-ingest").replace("_", "-"),
-        postgres=PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=6),
-        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+    settings = service_settings(
+        pg_dsn,
+        kafka_bootstrap,
+        unique_name,
         vault=VaultSettings(
             addr=vault_endpoint.addr,
             token=SecretStr(vault_endpoint.token),
             kv_mount=vault_endpoint.kv_mount,
         ),
-        outbox=OrderOutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
-        poll_interval_seconds=1.0,
         backoff_max_seconds=1.0,
         fresh_overlap_seconds=60.0,
-        lease_renew_interval_seconds=0.5,
-        retest_url="",
     )
     sim_app = create_app()
     async with (
@@ -117,13 +112,7 @@ async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
             await publish_events(
                 kafka_bootstrap,
                 StoreCreated(store=snapshot(store_id)),
-                ApiStatusChanged(
-                    store_id=store_id,
-                    platform=Platform.TRENDYOL,
-                    status=ApiStatus.VALID,
-                    checked_at=datetime.now(UTC) - timedelta(minutes=1),
-                    test_mode=False,
-                ),
+                api_valid(store_id),
             )
 
             # Nothing in Vault yet: the store cannot be polled, and the ops API says why.

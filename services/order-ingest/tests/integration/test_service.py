@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,19 +10,22 @@ from marketplace_sim.app import create_app
 from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.bootstrap import build_app
-from order_ingest.settings import OrderIngestSettings, OrderOutboxSettings
-from pydantic import SecretStr
 
 from kervan_contracts import topics
-from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged
-from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import StoreCreated
 from kervan_marketplaces import AdapterFactory
-from kervan_servicekit import KafkaSettings, PostgresSettings, ensure_topics
+from kervan_servicekit import ensure_topics
 from kervan_testkit import wait_until
 from kervan_testkit.events import publish_events, record_events
 
-from .conftest import SCHEMA, SIM, sim_marketplace_settings, snapshot, store_events
+from .conftest import (
+    SIM,
+    api_valid,
+    service_settings,
+    sim_marketplace_settings,
+    snapshot,
+    store_events,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +34,7 @@ async def test_store_event_to_stock_deducted_through_the_running_service(
     pg_dsn: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
 ) -> None:
     store_id = unique_name("svc").replace("_", "-")
-    settings = OrderIngestSettings(
-        service_name=unique_name("order-ingest").replace("_", "-"),
-        postgres=PostgresSettings(dsn=SecretStr(pg_dsn), schema_name=SCHEMA, pool_max_size=6),
-        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
-        outbox=OrderOutboxSettings(poll_interval_seconds=0.2, lock_retry_seconds=0.2),
-        poll_interval_seconds=1.0,
-        lease_renew_interval_seconds=0.5,
-        retest_url="",
-    )
+    settings = service_settings(pg_dsn, kafka_bootstrap, unique_name)
     await ensure_topics(
         kafka_bootstrap,
         [topics.TOPICS[t] for t in (topics.ORDERS, topics.STOCK_MOVEMENTS, topics.STORES)],
@@ -63,13 +57,7 @@ async def test_store_event_to_stock_deducted_through_the_running_service(
             await publish_events(
                 kafka_bootstrap,
                 StoreCreated(store=snapshot(store_id)),
-                ApiStatusChanged(
-                    store_id=store_id,
-                    platform=Platform.TRENDYOL,
-                    status=ApiStatus.VALID,
-                    checked_at=datetime.now(UTC) - timedelta(minutes=1),
-                    test_mode=False,
-                ),
+                api_valid(store_id),
             )
 
             async def deducted() -> bool:

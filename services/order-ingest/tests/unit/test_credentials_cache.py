@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-import httpx
 import pytest
 import structlog
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
@@ -25,49 +24,15 @@ from order_ingest.app.services import (
     poll_store,
 )
 from order_ingest.domain.store import CredentialsView
-from pydantic import SecretStr
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.identifiers import Platform
 from kervan_marketplaces import AdapterFactory, AuthRejected, MarketplaceAdapter
-from kervan_servicekit.credentials import CredentialsReader
-from kervan_servicekit.settings import VaultSettings
+from kervan_testkit.vault import VAULT_TOKEN, FakeVault, reader
 
 from .builders import T0, order
 from .fakes import FakeClock, FakeMarketplace, FakeRetest
 from .test_poll_store import NOW, snapshot, valid
-
-VAULT_TOKEN = "vault-token-never-shown"
-
-
-@dataclass
-class FakeVault:
-    """KV v2 `kervan/data/marketplace-credentials/<store>`: versions, 404, or down."""
-
-    secrets: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    reads: list[str] = field(default_factory=list)
-    down: bool = False
-    status: int | None = None
-
-    def write(self, store_id: str, **fields: str) -> int:
-        """A new version of the store's secret; returns its number."""
-        self.secrets.setdefault(store_id, []).append(fields)
-        return len(self.secrets[store_id])
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["X-Vault-Token"] == VAULT_TOKEN
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        store_id = request.url.path.rsplit("/", 1)[-1]
-        assert request.url.path == f"/v1/kervan/data/marketplace-credentials/{store_id}"
-        self.reads.append(store_id)
-        if self.status is not None:
-            return httpx.Response(self.status, json={"errors": ["permission denied"]})
-        versions = self.secrets.get(store_id)
-        if not versions:
-            return httpx.Response(404, json={"errors": []})
-        body = {"data": versions[-1], "metadata": {"version": len(versions)}}
-        return httpx.Response(200, json={"data": body})
 
 
 @dataclass
@@ -93,10 +58,7 @@ class World:
         self.factory = RecordingFactory({"s1": self.market})
         self.clock = FakeClock(NOW)
         self.retest = FakeRetest()
-        self.reader = CredentialsReader(
-            VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
-            client=httpx.AsyncClient(transport=httpx.MockTransport(self.vault.handle)),
-        )
+        self.reader = reader(self.vault)
         self.adapters = FactoryAdapterProvider(cast(AdapterFactory, self.factory), self.reader)
         self.ctx = PollContext(
             uow=self.uow,
@@ -288,12 +250,9 @@ async def test_vault_failing_is_a_transient_failure_of_the_stores_it_must_read(
 async def test_cached_credentials_never_show_their_values() -> None:
     vault = FakeVault()
     vault.write("s1", api_key="k1-secret-value")
-    reader = CredentialsReader(
-        VaultSettings(addr="http://vault.test:8200", token=SecretStr(VAULT_TOKEN)),
-        client=httpx.AsyncClient(transport=httpx.MockTransport(vault.handle)),
-    )
-    credentials = await reader.get("s1")
+    cached = reader(vault)
+    credentials = await cached.get("s1")
     assert credentials is not None
-    text = repr(credentials) + str(credentials) + repr(credentials.fields) + repr(reader.__dict__)
+    text = repr(credentials) + str(credentials) + repr(credentials.fields) + repr(cached.__dict__)
     assert "k1-secret-value" not in text
     assert VAULT_TOKEN not in text

@@ -7,12 +7,10 @@ from store_registry.adapters.events import PRODUCER
 from store_registry.entrypoints.consumer import register_api_status_consumer
 from store_registry.settings import StoreRegistrySettings
 
-from kervan_contracts.asyncapi import party
-from kervan_servicekit.broker import subscriptions
+from kervan_testkit.asyncapi import assert_matches_party
 
 
 def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
-    declared = party("store-registry")
     fields = StoreRegistrySettings.model_fields
     broker = KafkaBroker("127.0.0.1:1")
     register_api_status_consumer(
@@ -22,6 +20,7 @@ def test_subscriptions_and_producer_match_the_asyncapi_document() -> None:
         uow=Mock(),
     )
 
-    assert subscriptions(broker) == {(topic, declared.group) for topic in declared.receives}
+    declared = assert_matches_party(
+        broker, "store-registry", PRODUCER, fields["service_name"].default
+    )
     assert fields["stores_topic"].default == {model.topic for model in declared.sends}.pop()
-    assert PRODUCER == fields["service_name"].default == declared.name
