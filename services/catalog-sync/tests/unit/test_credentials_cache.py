@@ -9,7 +9,7 @@ replica that its cached copy is stale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, cast
@@ -221,3 +221,44 @@ async def test_the_projection_also_reaches_the_follow_up_of_an_open_batch(
     assert await follow_batches(world.replica.ctx) == 1
     assert world.db.checks == ["b-1"]  # still pending: looked at again later
     assert world.replica.keys_used() == ["k1", "k2"]
+
+
+async def test_vault_down_skips_the_push_without_pausing_the_store(world: World) -> None:
+    world.vault.down = True
+    round_ = await push_store("s1", world.replica.ctx)
+    assert round_.skipped_reason == "credentials_unavailable"
+    assert world.db.sync.get("s1", StoreSyncState()).paused_until is None
+    world.vault.down = False
+    world.vault.write("s1", app_key="k1", app_secret="s")
+    await push_store("s1", world.replica.ctx)  # the next round pushes as soon as Vault answers
+    assert world.replica.keys_used() == ["k1"]
+
+
+async def test_a_store_whose_credentials_cannot_be_read_does_not_hold_up_the_others_follow_up(
+    world: World,
+) -> None:
+    world.db.stores["s2"] = replace(store(), store_id="s2")
+    world.db.api["s2"] = valid_api()
+    world.vault.write("s2", app_key="k2", app_secret="s")
+    await push_store("s2", world.replica.ctx)  # s2's credentials are cached, s1's are not
+    world.vault.down = True
+    for batch_id, store_id in (("b-1", "s1"), ("b-2", "s2")):
+        world.db.batches.append(
+            Batch(
+                batch_id=batch_id,
+                store_id=store_id,
+                platform="n11",
+                kind=PushKind.PRICE_STOCK,
+                status="submitted",
+                created_at=NOW,
+                items=(),
+                handle=BatchHandle(
+                    platform="n11", kind="price_stock", refs={"task": batch_id}
+                ).model_dump(mode="json"),
+                submitted_at=NOW,
+            )
+        )
+    assert await follow_batches(world.replica.ctx) == 2
+    # s1's batch is looked at again later; s2's was read with its cached credentials.
+    assert world.db.checks == ["b-1", "b-2"]
+    assert world.replica.keys_used() == ["k2", "k2"]

@@ -58,6 +58,7 @@ from kervan_marketplaces import (
     RateLimited,
 )
 from kervan_servicekit import get_logger
+from kervan_servicekit.credentials import CredentialsUnavailableError
 
 logger = get_logger("catalog_sync.pusher")
 
@@ -140,6 +141,11 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
     except MissingCredentialsError:
         await _pause(ctx, store_id, now + ctx.settings.auth_pause, "missing_credentials")
         return PushRound(store_id, skipped_reason="missing_credentials")
+    except CredentialsUnavailableError as exc:
+        # Vault unreachable, sealed or refusing this service's token: nothing is paused (it is
+        # not the store's fault); its SKUs stay dirty for the next round. No secret in the text.
+        logger.warning("credentials unavailable", store_id=store_id, reason=str(exc))
+        return PushRound(store_id, skipped_reason="credentials_unavailable")
     # Before the store's first push: what the platform already lists, and under which ids.
     await import_if_due(store, adapter, ctx)
     async with ctx.uow() as uow:
@@ -395,7 +401,8 @@ async def follow_batches(
         try:
             adapter = await adapter_for(store, recorded, ctx)
             await _follow_one(batch, adapter, ctx)
-        except (MarketplaceError, MissingCredentialsError) as exc:
+        except (MarketplaceError, MissingCredentialsError, CredentialsUnavailableError) as exc:
+            # Looked at again later; the other stores' batches go on meanwhile.
             logger.warning(
                 "batch result not read",
                 store_id=batch.store_id,
