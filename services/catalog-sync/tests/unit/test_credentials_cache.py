@@ -148,6 +148,22 @@ class World:
         self.db.credentials["s1"] = CredentialsVersion(version, deleted)
 
 
+def submitted_batch(batch_id: str, store_id: str) -> Batch:
+    """An n11 price/stock batch the platform accepted and has not finished yet."""
+    handle = BatchHandle(platform="n11", kind="price_stock", refs={"task": batch_id})
+    return Batch(
+        batch_id=batch_id,
+        store_id=store_id,
+        platform="n11",
+        kind=PushKind.PRICE_STOCK,
+        status="submitted",
+        created_at=NOW,
+        items=(),
+        handle=handle.model_dump(mode="json"),
+        submitted_at=NOW,
+    )
+
+
 @pytest.fixture
 def world() -> World:
     db = Database(stores={"s1": store()}, api={"s1": valid_api()})
@@ -204,20 +220,7 @@ async def test_the_projection_also_reaches_the_follow_up_of_an_open_batch(
     world.vault.write("s1", app_key="k1", app_secret="s")
     await push_store("s1", world.replica.ctx)
     world.recorded_elsewhere(world.vault.write("s1", app_key="k2", app_secret="s"))
-    handle = BatchHandle(platform="n11", kind="price_stock", refs={"task": "t1"})
-    world.db.batches.append(
-        Batch(
-            batch_id="b-1",
-            store_id="s1",
-            platform="n11",
-            kind=PushKind.PRICE_STOCK,
-            status="submitted",
-            created_at=NOW,
-            items=(),
-            handle=handle.model_dump(mode="json"),
-            submitted_at=NOW,
-        )
-    )
+    world.db.batches.append(submitted_batch("b-1", "s1"))
     assert await follow_batches(world.replica.ctx) == 1
     assert world.db.checks == ["b-1"]  # still pending: looked at again later
     assert world.replica.keys_used() == ["k1", "k2"]
@@ -242,22 +245,7 @@ async def test_a_store_whose_credentials_cannot_be_read_does_not_hold_up_the_oth
     world.vault.write("s2", app_key="k2", app_secret="s")
     await push_store("s2", world.replica.ctx)  # s2's credentials are cached, s1's are not
     world.vault.down = True
-    for batch_id, store_id in (("b-1", "s1"), ("b-2", "s2")):
-        world.db.batches.append(
-            Batch(
-                batch_id=batch_id,
-                store_id=store_id,
-                platform="n11",
-                kind=PushKind.PRICE_STOCK,
-                status="submitted",
-                created_at=NOW,
-                items=(),
-                handle=BatchHandle(
-                    platform="n11", kind="price_stock", refs={"task": batch_id}
-                ).model_dump(mode="json"),
-                submitted_at=NOW,
-            )
-        )
+    world.db.batches += [submitted_batch("b-1", "s1"), submitted_batch("b-2", "s2")]
     assert await follow_batches(world.replica.ctx) == 2
     # s1's batch is looked at again later; s2's was read with its cached credentials.
     assert world.db.checks == ["b-1", "b-2"]
