@@ -2,7 +2,8 @@
 
 Each service reads with its own Vault token (a read-only policy on the credentials path, see
 deploy/vault/). Credentials are cached per store and dropped when `CredentialsChanged` says a
-newer version exists, so a rotation reaches the next call without polling Vault. Values are
+newer version exists, so a rotation reaches the next call without polling Vault; after a
+401/403 `refresh` reads Vault once more in case a newer version is already there. Values are
 `SecretStr` and never appear in reprs, logs or exception texts.
 
 Vault is called with httpx (async) rather than hvac (blocking), so nothing blocks the loop and
@@ -97,6 +98,22 @@ class CredentialsReader:
             if cached is not None:
                 return cached.credentials
             credentials = await self._read(store_id)
+            self._cache[store_id] = _Cached(credentials, self._clock())
+            return credentials
+
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """After a platform refused `rejected_version`: one Vault read, bypassing the cache.
+
+        Returns the credentials when Vault holds a newer version (a rotation this process has
+        not heard of yet), and caches them; otherwise None (same version, or none). The cached
+        entry is dropped first, as by `invalidate`, so it is gone also when Vault cannot be
+        read (`CredentialsUnavailableError`).
+        """
+        async with self._locks.setdefault(store_id, asyncio.Lock()):
+            self._cache.pop(store_id, None)
+            credentials = await self._read(store_id)
+            if credentials is None or credentials.version <= rejected_version:
+                return None
             self._cache[store_id] = _Cached(credentials, self._clock())
             return credentials
 
