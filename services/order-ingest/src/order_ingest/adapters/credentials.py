@@ -43,3 +43,7 @@ class StaticCredentialsSource:
     def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
         """See CredentialsSource (nothing is cached)."""
         return False
+
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """See CredentialsSource: every store stays at version 1, so never anything newer."""
+        return None
