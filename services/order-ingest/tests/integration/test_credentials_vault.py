@@ -1,8 +1,10 @@
 """The running service reads store credentials from a real Vault (OpenBao/Vault dev server)
 through servicekit's reader, and a rotation announced on `kervan.credentials.v1` reaches the
 next poll: no secret → `missing_credentials`; written and announced → polled; rotated in Vault
-→ still the cached copy until the event, then the new one. The two versions are the
-credentials of two simulator accounts, so the orders ingested show which one was used."""
+→ still the cached copy until the event, then the new one. A rotation the platform enforces
+before this replica hears of it: the 401 makes it read Vault again and poll with the new
+version, without pausing the store. The two versions are the credentials of two simulator
+accounts, so the orders ingested show which one was used."""
 
 from __future__ import annotations
 
@@ -155,3 +157,87 @@ async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
             assert await orders() == ["FIRST-1", "FIRST-2", "ROTATED-1"]
             status = await ingest()
             assert (status["last_outcome"], status["eligible"]) == ("ok", True)
+
+
+class RecordingRetest:
+    """Records the re-test requests credential-vault would get."""
+
+    def __init__(self) -> None:
+        self.requested: list[tuple[str, str]] = []
+
+    async def request_retest(self, store_id: str, reason: str) -> None:
+        self.requested.append((store_id, reason))
+
+
+async def test_a_401_for_rotated_credentials_polls_with_the_new_version_without_a_pause(
+    pg_dsn: str,
+    kafka_bootstrap: str,
+    vault_endpoint: VaultEndpoint,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Between credential-vault's write and the `credential_versions` commit of the replica
+    that consumed the event, a replica still holds the old version. Here no event is ever
+    published for the rotation, and the platform refuses the old credentials at once."""
+    store_id = unique_name("vault_reread").replace("_", "-")
+    settings = service_settings(
+        pg_dsn,
+        kafka_bootstrap,
+        unique_name,
+        vault=VaultSettings(
+            addr=vault_endpoint.addr,
+            token=SecretStr(vault_endpoint.token),
+            kv_mount=vault_endpoint.kv_mount,
+        ),
+        backoff_max_seconds=1.0,
+        fresh_overlap_seconds=60.0,
+    )
+    retest = RecordingRetest()
+    sim_app = create_app()
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=SIM) as sim,
+        store_secret(vault_endpoint, store_id) as vault,
+    ):
+        driver = SimDriver(sim)
+        first = await driver.account("trendyol")
+        await driver.order(first, "FIRST-1", [("SKU-V", 1, "9.90")])
+        rotated = await driver.account("trendyol", seller_id="2002", credentials=ROTATED)
+        version = await write_secret(vault, store_id, TEST_ACCOUNTS["trendyol"][1])
+        app = build_app(
+            settings, factory=AdapterFactory(sim_marketplace_settings(), client=sim), retest=retest
+        )
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oi") as api,
+        ):
+
+            async def orders() -> list[str]:
+                response = await api.get("/v1/orders", params={"store_id": store_id})
+                return sorted(o["order_number"] for o in response.json()["orders"])
+
+            await publish_events(
+                kafka_bootstrap,
+                StoreCreated(store=snapshot(store_id)),
+                api_valid(store_id),
+                credentials_changed(store_id, version),
+            )
+
+            async def ingested_first() -> bool:
+                return await orders() == ["FIRST-1"]
+
+            await wait_until(ingested_first, timeout=30, what="the first account's order")
+
+            # Rotated in Vault, not announced; the platform refuses the old credentials now.
+            await write_secret(vault, store_id, ROTATED)
+            await driver.fault(kind="revoked_credentials", account_id=first)
+            await driver.order(rotated, "ROTATED-1", [("SKU-V", 1, "9.90")])
+
+            async def ingested_rotated() -> bool:
+                return "ROTATED-1" in await orders()
+
+            await wait_until(ingested_rotated, timeout=30, what="the rotated account's order")
+            status = (await api.get(f"/v1/stores/{store_id}/ingest")).json()
+            assert (status["paused_reason"], status["eligible"]) == (None, True)
+            assert retest.requested == []
+            metrics = (await api.get("/metrics")).text
+            series = "kervan_order_ingest_auth_rejections_resolved_total"
+            assert f'{series}{{store_id="{store_id}"}} 1.0' in metrics
