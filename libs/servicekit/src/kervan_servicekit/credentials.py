@@ -40,6 +40,12 @@ class StoreCredentials:
     version: int
     fields: Mapping[str, SecretStr]
 
+    @classmethod
+    def of(cls, store_id: str, version: int, fields: Mapping[str, str]) -> StoreCredentials:
+        """Credentials from plain values (Vault's answer, or a test's fixed credentials)."""
+        secrets = MappingProxyType({str(k): SecretStr(str(v)) for k, v in fields.items()})
+        return cls(store_id=store_id, version=version, fields=secrets)
+
     def value(self, name: str) -> str:
         """The plain value of one field (use it only while building a request)."""
         return self.fields[name].get_secret_value()
@@ -177,8 +183,7 @@ class CredentialsReader:
             raise CredentialsUnavailableError("vault answered an unexpected body") from None
         if not data:
             return None  # the current version is soft-deleted
-        fields = MappingProxyType({str(k): SecretStr(str(v)) for k, v in data.items()})
-        return StoreCredentials(store_id=store_id, version=version, fields=fields)
+        return StoreCredentials.of(store_id, version, data)
 
     async def aclose(self) -> None:
         """Close the HTTP client if the reader created it."""
