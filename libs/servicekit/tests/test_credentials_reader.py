@@ -7,10 +7,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_servicekit.credentials import CredentialsReader, CredentialsUnavailableError
-from kervan_testkit.vault import FakeVault
+from kervan_testkit.vault import VAULT_TOKEN, FakeVault
 from kervan_testkit.vault import reader as reader_of
 
 
@@ -196,18 +197,37 @@ async def test_refresh_finding_no_secret_returns_none(
     assert await reader.refresh("never-written", rejected_version=1) is None
 
 
-async def test_refresh_with_vault_down_raises_without_details_and_drops_the_entry(
+async def test_refresh_with_vault_down_is_none_logged_without_secrets_and_drops_the_entry(
     reader: CredentialsReader, vault: FakeVault
 ) -> None:
     vault.write("s1", app_key="old-secret-value")
     await reader.get("s1")
     vault.down = True
-    with pytest.raises(CredentialsUnavailableError, match="unreachable") as raised:
-        await reader.refresh("s1", rejected_version=1)
-    assert "old-secret-value" not in str(raised.value)
+    with structlog.testing.capture_logs() as logs:
+        assert await reader.refresh("s1", rejected_version=1) is None
+    assert [(e["event"], e["store_id"]) for e in logs] == [
+        ("credentials not re-read after a rejection", "s1")
+    ]
+    assert "unreachable" in logs[0]["reason"]
+    for secret in ("old-secret-value", VAULT_TOKEN):
+        assert secret not in repr(logs)
     vault.down = False
     await reader.get("s1")
     assert vault.reads == ["s1", "s1"]
+
+
+async def test_refresh_logs_the_versions_of_a_newer_read_never_the_values(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old-secret-value")
+    await reader.get("s1")
+    vault.write("s1", app_key="new-secret-value")
+    with structlog.testing.capture_logs() as logs:
+        await reader.refresh("s1", rejected_version=1)
+    assert [(e["event"], e["rejected_version"], e["version"]) for e in logs] == [
+        ("credentials refused, a newer version read", 1, 2)
+    ]
+    assert "secret-value" not in repr(logs)
 
 
 async def test_a_read_during_a_refresh_waits_for_it_and_never_gets_the_refused_copy(

@@ -23,9 +23,12 @@ import httpx
 from pydantic import SecretStr
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
+from kervan_servicekit.logging import get_logger
 from kervan_servicekit.settings import VaultSettings
 
 DEFAULT_PREFIX = "marketplace-credentials"
+
+logger = get_logger("kervan_servicekit.credentials")
 
 
 class CredentialsUnavailableError(RuntimeError):
@@ -111,17 +114,29 @@ class CredentialsReader:
         """After a platform refused `rejected_version`: one Vault read, bypassing the cache.
 
         Returns the credentials when Vault holds a newer version (a rotation this process has
-        not heard of yet), and caches them; otherwise None (same version, or none). The cached
-        entry is dropped first, as by `invalidate`, so it is gone also when Vault cannot be
-        read (`CredentialsUnavailableError`).
+        not heard of yet), and caches them. None otherwise: the same version, none, or Vault
+        not readable now (logged; the caller pauses the store as for any 401/403). Either way
+        the refused entry is dropped first, as by `invalidate`.
         """
         async with self._locks.setdefault(store_id, asyncio.Lock()):
             self._cache.pop(store_id, None)
-            credentials = await self._read(store_id)
+            try:
+                credentials = await self._read(store_id)
+            except CredentialsUnavailableError as exc:
+                logger.warning(
+                    "credentials not re-read after a rejection", store_id=store_id, reason=str(exc)
+                )
+                return None
             if credentials is None or credentials.version <= rejected_version:
                 return None
             self._cache[store_id] = _Cached(credentials, self._clock())
-            return credentials
+        logger.info(
+            "credentials refused, a newer version read",
+            store_id=store_id,
+            rejected_version=rejected_version,
+            version=credentials.version,
+        )
+        return credentials
 
     def invalidate(self, store_id: str) -> None:
         """Forget a store's entry (e.g. after the platform answered 401/403)."""

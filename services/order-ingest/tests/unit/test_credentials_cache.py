@@ -263,7 +263,7 @@ async def test_a_401_for_credentials_vault_has_replaced_retries_with_the_new_one
     assert world.paused() is None
     assert world.retest.requested == []
     assert world.resolved() == 1
-    retry = [e for e in logs if e["event"] == "credentials refused, retrying with a newer version"]
+    retry = [e for e in logs if e["event"] == "credentials refused, a newer version read"]
     assert [(e["rejected_version"], e["version"]) for e in retry] == [(1, 2)]
     assert "k2" not in repr(logs)
     # The new version is cached: the next poll reads nothing from Vault.

@@ -180,8 +180,8 @@ class CredentialsSource(Protocol):
 
     async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
         """After the platform refused `rejected_version`: read again bypassing the cache; the
-        credentials if a newer version is there (then cached), else None (the cached copy is
-        dropped). Raises `CredentialsUnavailableError` as `get` does."""
+        credentials if a newer version is there (then cached), else None, also when they cannot
+        be read now (the cached copy is dropped either way)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +203,8 @@ class AdapterProvider(Protocol):
         self, store: StoreProfile, rejected: StoreAdapter
     ) -> StoreAdapter | None:
         """The platform refused `rejected`'s credentials: an adapter with newer ones if the
-        source holds them now (read bypassing the cache), else None and the cached copy is
-        dropped. Raises `CredentialsUnavailableError` when they cannot be read now."""
+        source holds them now (read bypassing the cache); None when it does not or cannot be
+        read now (the cached copy is dropped either way)."""
 
     def invalidate(self, store_id: str) -> None:
         """Forget the store's cached credentials (the platform refused them)."""

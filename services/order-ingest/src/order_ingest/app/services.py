@@ -30,7 +30,6 @@ from order_ingest.app.ports import (
     NoTelemetry,
     PollTelemetry,
     RetestRequester,
-    StoreAdapter,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -216,7 +215,10 @@ async def _poll(
         try:
             await _read_orders(store, state, built.adapter, ctx, correlation_id, counts)
         except AuthRejected:
-            renewed = await _renewed_after_rejection(store, built, ctx)
+            # A rotation reaches this replica through `CredentialsChanged` (one replica of the
+            # group) or the projection once that replica committed it; meanwhile the platform
+            # may refuse the cached copy although Vault holds working credentials.
+            renewed = await ctx.adapters.adapter_after_rejection(store, built)
             if renewed is None:
                 raise
             # Once per poll: refused again, the store is paused as usual. Batches the first
@@ -278,33 +280,6 @@ async def _read_orders(  # noqa: PLR0917 - private, called from one place
                 await _commit_batch(store, batch, None, ctx, correlation_id, counts)
                 batch = []
         await _commit_batch(store, batch, window, ctx, correlation_id, counts)
-
-
-async def _renewed_after_rejection(
-    store: StoreProfile, rejected: StoreAdapter, ctx: PollContext
-) -> StoreAdapter | None:
-    """An adapter with newer credentials than the refused ones, when Vault already holds them.
-
-    A rotation reaches this replica through `CredentialsChanged` (one replica of the group)
-    or the `credential_versions` projection once that replica committed it; until then the
-    platform may refuse the cached copy although Vault holds working credentials. None: the
-    store is paused as for any 401/403 (same version, none, or Vault not readable now).
-    """
-    try:
-        renewed = await ctx.adapters.adapter_after_rejection(store, rejected)
-    except CredentialsUnavailableError as exc:
-        logger.warning(
-            "credentials not re-read after a rejection", store_id=store.store_id, reason=str(exc)
-        )
-        return None
-    if renewed is not None:
-        logger.info(
-            "credentials refused, retrying with a newer version",
-            store_id=store.store_id,
-            rejected_version=rejected.credentials_version,
-            version=renewed.credentials_version,
-        )
-    return renewed
 
 
 @dataclass
