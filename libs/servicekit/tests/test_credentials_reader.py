@@ -1,5 +1,5 @@
-"""CredentialsReader against testkit's in-memory Vault (httpx.MockTransport): caching and
-invalidation."""
+"""CredentialsReader against testkit's in-memory Vault (httpx.MockTransport): caching,
+invalidation, and the re-read after a platform refused the credentials (`refresh`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_servicekit.credentials import CredentialsReader, CredentialsUnavailableError
-from kervan_testkit.vault import FakeVault
+from kervan_testkit.vault import VAULT_TOKEN, FakeVault
 from kervan_testkit.vault import reader as reader_of
 
 
@@ -142,3 +143,109 @@ async def test_unreachable_vault(vault: FakeVault) -> None:
     reader = reader_of(vault)
     with pytest.raises(CredentialsUnavailableError, match="unreachable"):
         await reader.get("s1")
+
+
+async def test_refresh_after_a_rejection_returns_and_caches_a_newer_version(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    """A rotation no event has announced yet: the re-read finds it, and it is cached."""
+    vault.write("s1", app_key="old")
+    held = await reader.get("s1")
+    assert held is not None
+    vault.write("s1", app_key="new")
+    fresh = await reader.refresh("s1", rejected_version=held.version)
+    assert fresh is not None
+    assert (fresh.version, fresh.value("app_key")) == (2, "new")
+    assert await reader.get("s1") is fresh
+    assert vault.reads == ["s1", "s1"]
+
+
+async def test_refresh_bypasses_a_cached_entry_that_is_not_expired(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old")
+    await reader.get("s1")
+    await reader.get("s1")
+    vault.write("s1", app_key="new")
+    assert await reader.refresh("s1", rejected_version=1) is not None
+    assert vault.reads == ["s1", "s1"]
+
+
+async def test_refresh_finding_the_rejected_version_returns_none_and_drops_it(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old")
+    await reader.get("s1")
+    assert await reader.refresh("s1", rejected_version=1) is None
+    assert vault.reads == ["s1", "s1"]
+    # The refused copy is not served again: the next use reads Vault (a fix may land there).
+    vault.write("s1", app_key="fixed")
+    fresh = await reader.get("s1")
+    assert fresh is not None
+    assert fresh.value("app_key") == "fixed"
+    assert vault.reads == ["s1", "s1", "s1"]
+
+
+async def test_refresh_finding_no_secret_returns_none(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old")
+    await reader.get("s1")
+    vault.write("s1", app_key="new")
+    vault.delete("s1")
+    assert await reader.refresh("s1", rejected_version=1) is None
+    assert await reader.refresh("never-written", rejected_version=1) is None
+
+
+async def test_refresh_with_vault_down_is_none_logged_without_secrets_and_drops_the_entry(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old-secret-value")
+    await reader.get("s1")
+    vault.down = True
+    with structlog.testing.capture_logs() as logs:
+        assert await reader.refresh("s1", rejected_version=1) is None
+    assert [(e["event"], e["store_id"]) for e in logs] == [
+        ("credentials not re-read after a rejection", "s1")
+    ]
+    assert "unreachable" in logs[0]["reason"]
+    for secret in ("old-secret-value", VAULT_TOKEN):
+        assert secret not in repr(logs)
+    vault.down = False
+    await reader.get("s1")
+    assert vault.reads == ["s1", "s1"]
+
+
+async def test_refresh_logs_the_versions_of_a_newer_read_never_the_values(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    vault.write("s1", app_key="old-secret-value")
+    await reader.get("s1")
+    vault.write("s1", app_key="new-secret-value")
+    with structlog.testing.capture_logs() as logs:
+        await reader.refresh("s1", rejected_version=1)
+    assert [(e["event"], e["rejected_version"], e["version"]) for e in logs] == [
+        ("credentials refused, a newer version read", 1, 2)
+    ]
+    assert "secret-value" not in repr(logs)
+
+
+async def test_a_read_during_a_refresh_waits_for_it_and_never_gets_the_refused_copy(
+    reader: CredentialsReader, vault: FakeVault
+) -> None:
+    """The refused entry is gone as soon as the refresh starts; a use meanwhile waits on the
+    store's lock and gets what the refresh cached, without a third read."""
+    vault.write("s1", app_key="old")
+    await reader.get("s1")
+    vault.write("s1", app_key="new")
+    vault.gate = asyncio.Event()
+    refreshing = asyncio.create_task(reader.refresh("s1", rejected_version=1))
+    while len(vault.reads) < 2:  # the refresh is inside Vault, holding the store's lock
+        await asyncio.sleep(0)
+    getting = asyncio.create_task(reader.get("s1"))
+    await asyncio.sleep(0)  # let the miss reach the lock
+    vault.gate.set()
+    fresh, got = await asyncio.gather(refreshing, getting)
+    assert fresh is not None
+    assert got is fresh
+    assert vault.reads == ["s1", "s1"]

@@ -2,7 +2,8 @@
 
 Each service reads with its own Vault token (a read-only policy on the credentials path, see
 deploy/vault/). Credentials are cached per store and dropped when `CredentialsChanged` says a
-newer version exists, so a rotation reaches the next call without polling Vault. Values are
+newer version exists, so a rotation reaches the next call without polling Vault; after a
+401/403 `refresh` reads Vault once more in case a newer version is already there. Values are
 `SecretStr` and never appear in reprs, logs or exception texts.
 
 Vault is called with httpx (async) rather than hvac (blocking), so nothing blocks the loop and
@@ -22,9 +23,12 @@ import httpx
 from pydantic import SecretStr
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
+from kervan_servicekit.logging import get_logger
 from kervan_servicekit.settings import VaultSettings
 
 DEFAULT_PREFIX = "marketplace-credentials"
+
+logger = get_logger("kervan_servicekit.credentials")
 
 
 class CredentialsUnavailableError(RuntimeError):
@@ -38,6 +42,12 @@ class StoreCredentials:
     store_id: str
     version: int
     fields: Mapping[str, SecretStr]
+
+    @classmethod
+    def of(cls, store_id: str, version: int, fields: Mapping[str, str]) -> StoreCredentials:
+        """Credentials from plain values (Vault's answer, or a test's fixed credentials)."""
+        secrets = MappingProxyType({str(k): SecretStr(str(v)) for k, v in fields.items()})
+        return cls(store_id=store_id, version=version, fields=secrets)
 
     def value(self, name: str) -> str:
         """The plain value of one field (use it only while building a request)."""
@@ -100,6 +110,34 @@ class CredentialsReader:
             self._cache[store_id] = _Cached(credentials, self._clock())
             return credentials
 
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """After a platform refused `rejected_version`: one Vault read, bypassing the cache.
+
+        Returns the credentials when Vault holds a newer version (a rotation this process has
+        not heard of yet), and caches them. None otherwise: the same version, none, or Vault
+        not readable now (logged; the caller pauses the store as for any 401/403). Either way
+        the refused entry is dropped first, as by `invalidate`.
+        """
+        async with self._locks.setdefault(store_id, asyncio.Lock()):
+            self._cache.pop(store_id, None)
+            try:
+                credentials = await self._read(store_id)
+            except CredentialsUnavailableError as exc:
+                logger.warning(
+                    "credentials not re-read after a rejection", store_id=store_id, reason=str(exc)
+                )
+                return None
+            if credentials is None or credentials.version <= rejected_version:
+                return None
+            self._cache[store_id] = _Cached(credentials, self._clock())
+        logger.info(
+            "credentials refused, a newer version read",
+            store_id=store_id,
+            rejected_version=rejected_version,
+            version=credentials.version,
+        )
+        return credentials
+
     def invalidate(self, store_id: str) -> None:
         """Forget a store's entry (e.g. after the platform answered 401/403)."""
         self._cache.pop(store_id, None)
@@ -160,8 +198,7 @@ class CredentialsReader:
             raise CredentialsUnavailableError("vault answered an unexpected body") from None
         if not data:
             return None  # the current version is soft-deleted
-        fields = MappingProxyType({str(k): SecretStr(str(v)) for k, v in data.items()})
-        return StoreCredentials(store_id=store_id, version=version, fields=fields)
+        return StoreCredentials.of(store_id, version, data)
 
     async def aclose(self) -> None:
         """Close the HTTP client if the reader created it."""

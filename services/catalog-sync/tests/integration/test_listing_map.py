@@ -82,7 +82,7 @@ async def test_a_value_set_through_the_api_wins_over_the_platforms(world: World)
         )
         await uow.commit()
     store = await _store(world, "s-hb")
-    adapter = await world.ctx.adapters.adapter_for(store)
+    adapter = (await world.ctx.adapters.adapter_for(store)).adapter
 
     result = await import_listings(store, adapter, world.ctx)
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from catalog_sync.adapters.leases import PostgresLeases
 from catalog_sync.app import projections
-from catalog_sync.app.ports import AdapterProvider
+from catalog_sync.app.ports import AdapterProvider, StoreAdapter
 from catalog_sync.app.pusher import PushContext, push_store
 from catalog_sync.app.scheduler import LoopSettings, PushLoop
 from catalog_sync.bootstrap import utc_now
@@ -18,7 +18,6 @@ from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 from kervan_contracts.catalog.v1 import StockLevelChanged
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType
-from kervan_marketplaces import MarketplaceAdapter
 from kervan_testkit import wait_until
 
 from .conftest import World, snapshot, valid_status
@@ -122,9 +121,14 @@ class RecordingProvider:
     def __init__(self, inner: AdapterProvider, name: str, log: dict[str, set[str]]) -> None:
         self._inner, self._name, self._log = inner, name, log
 
-    async def adapter_for(self, store: StoreView) -> MarketplaceAdapter:
+    async def adapter_for(self, store: StoreView) -> StoreAdapter:
         self._log[store.store_id].add(self._name)
         return await self._inner.adapter_for(store)
+
+    async def adapter_after_rejection(
+        self, store: StoreView, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        return await self._inner.adapter_after_rejection(store, rejected)
 
     def invalidate(self, store_id: str) -> None:
         self._inner.invalidate(store_id)

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -29,7 +29,7 @@ from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
-from order_ingest.app.ports import AdapterProvider, UnitOfWork
+from order_ingest.app.ports import AdapterProvider, StoreAdapter, UnitOfWork
 from order_ingest.app.services import PollContext, PollSettings, poll_store
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
@@ -55,8 +55,9 @@ class NoisyAdapters:
         self.repeat = False
         self.crash_after: int | None = None
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
-        real = await self.inner.adapter_for(store)
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
+        built = await self.inner.adapter_for(store)
+        real = built.adapter
         noisy = self
 
         class Noisy:
@@ -73,7 +74,12 @@ class NoisyAdapters:
                         count += 1
                         yield order
 
-        return Noisy()  # type: ignore[return-value]
+        return StoreAdapter(cast(MarketplaceAdapter, Noisy()), built.credentials_version)
+
+    async def adapter_after_rejection(
+        self, store: StoreProfile, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        return await self.inner.adapter_after_rejection(store, rejected)
 
     def invalidate(self, store_id: str) -> None:
         self.inner.invalidate(store_id)

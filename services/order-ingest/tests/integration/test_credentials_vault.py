@@ -1,13 +1,16 @@
 """The running service reads store credentials from a real Vault (OpenBao/Vault dev server)
 through servicekit's reader, and a rotation announced on `kervan.credentials.v1` reaches the
 next poll: no secret → `missing_credentials`; written and announced → polled; rotated in Vault
-→ still the cached copy until the event, then the new one. The two versions are the
-credentials of two simulator accounts, so the orders ingested show which one was used."""
+→ still the cached copy until the event, then the new one. A rotation the platform enforces
+before this replica hears of it: the 401 makes it read Vault again and poll with the new
+version, without pausing the store. The two versions are the credentials of two simulator
+accounts, so the orders ingested show which one was used."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,12 +68,53 @@ def credentials_changed(store_id: str, version: int) -> CredentialsChanged:
     )
 
 
-async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
+class RecordingRetest:
+    """Records the re-test requests credential-vault would get."""
+
+    def __init__(self) -> None:
+        self.requested: list[tuple[str, str]] = []
+
+    async def request_retest(self, store_id: str, reason: str) -> None:
+        self.requested.append((store_id, reason))
+
+
+@dataclass
+class Stage:
+    """The running service, Vault (admin) and the simulator: the store polls the simulator's
+    `first` account (an order FIRST-1 waits there) with its credentials, `rotated` is the
+    account of the ROTATED credentials."""
+
+    store_id: str
+    api: httpx.AsyncClient
+    vault: httpx.AsyncClient
+    driver: SimDriver
+    first: str
+    rotated: str
+    retest: RecordingRetest
+
+    async def ingest(self) -> dict[str, Any]:
+        response = await self.api.get(f"/v1/stores/{self.store_id}/ingest")
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def orders(self) -> list[str]:
+        response = await self.api.get("/v1/orders", params={"store_id": self.store_id})
+        return sorted(o["order_number"] for o in response.json()["orders"])
+
+    async def wait_for_order(self, number: str, what: str) -> None:
+        async def ingested() -> bool:
+            return number in await self.orders()
+
+        await wait_until(ingested, timeout=30, what=what)
+
+
+@asynccontextmanager
+async def stage(
     pg_dsn: str,
     kafka_bootstrap: str,
     vault_endpoint: VaultEndpoint,
     unique_name: Callable[[str], str],
-) -> None:
+) -> AsyncIterator[Stage]:
     store_id = unique_name("vault").replace("_", "-")
     settings = service_settings(
         pg_dsn,
@@ -84,6 +128,7 @@ async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
         backoff_max_seconds=1.0,
         fresh_overlap_seconds=60.0,
     )
+    retest = RecordingRetest()
     sim_app = create_app()
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=SIM) as sim,
@@ -94,64 +139,86 @@ async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
         await driver.order(first, "FIRST-1", [("SKU-V", 1, "9.90")])
         rotated = await driver.account("trendyol", seller_id="2002", credentials=ROTATED)
         # No `credentials=`: the service builds servicekit's reader from `settings.vault`.
-        app = build_app(settings, factory=AdapterFactory(sim_marketplace_settings(), client=sim))
+        app = build_app(
+            settings, factory=AdapterFactory(sim_marketplace_settings(), client=sim), retest=retest
+        )
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oi") as api,
         ):
+            yield Stage(store_id, api, vault, driver, first, rotated, retest)
 
-            async def ingest() -> dict[str, Any]:
-                response = await api.get(f"/v1/stores/{store_id}/ingest")
-                response.raise_for_status()
-                return dict(response.json())
 
-            async def orders() -> list[str]:
-                response = await api.get("/v1/orders", params={"store_id": store_id})
-                return sorted(o["order_number"] for o in response.json()["orders"])
+async def test_credentials_come_from_vault_and_a_rotation_reaches_the_next_poll(
+    pg_dsn: str,
+    kafka_bootstrap: str,
+    vault_endpoint: VaultEndpoint,
+    unique_name: Callable[[str], str],
+) -> None:
+    async with stage(pg_dsn, kafka_bootstrap, vault_endpoint, unique_name) as on:
+        await publish_events(
+            kafka_bootstrap,
+            StoreCreated(store=snapshot(on.store_id)),
+            api_valid(on.store_id),
+        )
 
-            await publish_events(
-                kafka_bootstrap,
-                StoreCreated(store=snapshot(store_id)),
-                api_valid(store_id),
+        # Nothing in Vault yet: the store cannot be polled, and the ops API says why.
+        async def missing() -> bool:
+            response = await on.api.get(f"/v1/stores/{on.store_id}/ingest")  # 404 until projected
+            return response.status_code == 200 and bool(
+                response.json()["last_error_code"] == "missing_credentials"
             )
 
-            # Nothing in Vault yet: the store cannot be polled, and the ops API says why.
-            async def missing() -> bool:
-                response = await api.get(f"/v1/stores/{store_id}/ingest")  # 404 until projected
-                return response.status_code == 200 and bool(
-                    response.json()["last_error_code"] == "missing_credentials"
-                )
+        await wait_until(missing, timeout=30, what="missing_credentials in the ops API")
 
-            await wait_until(missing, timeout=30, what="missing_credentials in the ops API")
+        # credential-vault writes the secret and announces it: the cached "none" is dropped.
+        version = await write_secret(on.vault, on.store_id, TEST_ACCOUNTS["trendyol"][1])
+        await publish_events(kafka_bootstrap, credentials_changed(on.store_id, version))
+        await on.wait_for_order("FIRST-1", "the first account's order")
 
-            # credential-vault writes the secret and announces it: the cached "none" is dropped.
-            version = await write_secret(vault, store_id, TEST_ACCOUNTS["trendyol"][1])
-            await publish_events(kafka_bootstrap, credentials_changed(store_id, version))
+        # Rotated in Vault but not announced yet: polls go on with the cached credentials.
+        version = await write_secret(on.vault, on.store_id, ROTATED)
+        await on.driver.order(on.first, "FIRST-2", [("SKU-V", 1, "9.90")])
+        await on.wait_for_order("FIRST-2", "the first account's new order")
 
-            async def ingested_first() -> bool:
-                return await orders() == ["FIRST-1"]
+        # Announced: the next poll reads the rotated credentials (the other account). Each
+        # poll re-reads the last minute (FRESH_OVERLAP), so the order is read whichever
+        # poll switches.
+        await publish_events(kafka_bootstrap, credentials_changed(on.store_id, version))
+        await on.driver.order(on.rotated, "ROTATED-1", [("SKU-V", 1, "9.90")])
+        await on.wait_for_order("ROTATED-1", "the rotated account's order")
+        assert await on.orders() == ["FIRST-1", "FIRST-2", "ROTATED-1"]
+        status = await on.ingest()
+        assert (status["last_outcome"], status["eligible"]) == ("ok", True)
 
-            await wait_until(ingested_first, timeout=30, what="the first account's order")
 
-            # Rotated in Vault but not announced yet: polls go on with the cached credentials.
-            version = await write_secret(vault, store_id, ROTATED)
-            await driver.order(first, "FIRST-2", [("SKU-V", 1, "9.90")])
+async def test_a_401_for_rotated_credentials_polls_with_the_new_version_without_a_pause(
+    pg_dsn: str,
+    kafka_bootstrap: str,
+    vault_endpoint: VaultEndpoint,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Between credential-vault's write and the `credential_versions` commit of the replica
+    that consumed the event, a replica still holds the old version. Here no event is ever
+    published for the rotation, and the platform refuses the old credentials at once."""
+    async with stage(pg_dsn, kafka_bootstrap, vault_endpoint, unique_name) as on:
+        version = await write_secret(on.vault, on.store_id, TEST_ACCOUNTS["trendyol"][1])
+        await publish_events(
+            kafka_bootstrap,
+            StoreCreated(store=snapshot(on.store_id)),
+            api_valid(on.store_id),
+            credentials_changed(on.store_id, version),
+        )
+        await on.wait_for_order("FIRST-1", "the first account's order")
 
-            async def ingested_second() -> bool:
-                return "FIRST-2" in await orders()
-
-            await wait_until(ingested_second, timeout=30, what="the first account's new order")
-
-            # Announced: the next poll reads the rotated credentials (the other account). Each
-            # poll re-reads the last minute (FRESH_OVERLAP), so the order is read whichever
-            # poll switches.
-            await publish_events(kafka_bootstrap, credentials_changed(store_id, version))
-            await driver.order(rotated, "ROTATED-1", [("SKU-V", 1, "9.90")])
-
-            async def ingested_rotated() -> bool:
-                return "ROTATED-1" in await orders()
-
-            await wait_until(ingested_rotated, timeout=30, what="the rotated account's order")
-            assert await orders() == ["FIRST-1", "FIRST-2", "ROTATED-1"]
-            status = await ingest()
-            assert (status["last_outcome"], status["eligible"]) == ("ok", True)
+        # Rotated in Vault, not announced; the platform refuses the old credentials now.
+        await write_secret(on.vault, on.store_id, ROTATED)
+        await on.driver.fault(kind="revoked_credentials", account_id=on.first)
+        await on.driver.order(on.rotated, "ROTATED-1", [("SKU-V", 1, "9.90")])
+        await on.wait_for_order("ROTATED-1", "the rotated account's order")
+        status = await on.ingest()
+        assert (status["paused_reason"], status["eligible"]) == (None, True)
+        assert on.retest.requested == []
+        metrics = (await on.api.get("/metrics")).text
+        series = "kervan_order_ingest_auth_rejections_resolved_total"
+        assert f'{series}{{store_id="{on.store_id}"}} 1.0' in metrics

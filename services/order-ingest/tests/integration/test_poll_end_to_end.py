@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import cast
 
 import pytest
+from order_ingest.app.ports import StoreAdapter
 from order_ingest.app.services import poll_store
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
@@ -98,8 +100,9 @@ class _CrashAfter:
         self._inner = inner
         self._after = after
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
-        adapter: MarketplaceAdapter = await self._inner.adapter_for(store)  # type: ignore[attr-defined]
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
+        built: StoreAdapter = await self._inner.adapter_for(store)  # type: ignore[attr-defined]
+        adapter = built.adapter
         after = self._after
 
         class Crashing:
@@ -115,7 +118,13 @@ class _CrashAfter:
                     count += 1
                     yield order
 
-        return Crashing()  # type: ignore[return-value]
+        return StoreAdapter(cast(MarketplaceAdapter, Crashing()), built.credentials_version)
+
+    async def adapter_after_rejection(
+        self, store: StoreProfile, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        renewed: StoreAdapter | None = await self._inner.adapter_after_rejection(store, rejected)  # type: ignore[attr-defined]
+        return renewed
 
     def invalidate(self, store_id: str) -> None:
         self._inner.invalidate(store_id)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
+from order_ingest.app.ports import StoreAdapter
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
@@ -79,9 +80,15 @@ class FakeAdapters:
     changes: list[CredentialsChanged] = field(default_factory=list)
     recorded: list[tuple[str, CredentialsView]] = field(default_factory=list)
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
-        """The store's fake marketplace."""
-        return cast(MarketplaceAdapter, self.markets[store.store_id])
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
+        """The store's fake marketplace (credentials at version 1)."""
+        return StoreAdapter(cast(MarketplaceAdapter, self.markets[store.store_id]), 1)
+
+    async def adapter_after_rejection(
+        self, store: StoreProfile, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        """Never newer credentials (the store is paused as before)."""
+        return None
 
     def invalidate(self, store_id: str) -> None:
         """Record it."""

@@ -1,18 +1,22 @@
 """order-ingest's use of servicekit's CredentialsReader, on an in-memory Vault (KV v2 over
 httpx.MockTransport): cached per store, dropped by a newer `CredentialsChanged` or a 401/403,
-a missing secret is "no credentials", Vault down is a transient failure of that store only."""
+a 401/403 for a version Vault has already replaced is retried once with the new one instead of
+pausing the store, a missing secret is "no credentials", Vault down is a transient failure of
+that store only."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
 import structlog
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
+from order_ingest.adapters.telemetry import PrometheusTelemetry
 from order_ingest.app.ports import UnitOfWork
 from order_ingest.app.scheduler import ScheduleSettings, next_delay
 from order_ingest.app.services import (
@@ -24,28 +28,61 @@ from order_ingest.app.services import (
     poll_store,
 )
 from order_ingest.domain.store import CredentialsView
+from prometheus_client import CollectorRegistry
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.identifiers import Platform
+from kervan_contracts.orders.v1 import Order, OrderReceived
 from kervan_marketplaces import AdapterFactory, AuthRejected, MarketplaceAdapter
 from kervan_testkit.vault import VAULT_TOKEN, FakeVault, reader
 
 from .builders import T0, order
-from .fakes import FakeClock, FakeMarketplace, FakeRetest
+from .fakes import FakeCapabilities, FakeClock, FakeMarketplace, FakeRetest
 from .test_poll_store import NOW, snapshot, valid
 
 
 @dataclass
+class RefusingMarketplace:
+    """The store's marketplace answering 401 to these credentials after `after` orders (a
+    token refused mid-way through the pages)."""
+
+    market: FakeMarketplace
+    after: int = 0
+
+    @property
+    def capabilities(self) -> FakeCapabilities:
+        return self.market.capabilities
+
+    async def list_orders(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[Order]:
+        count = 0
+        async for found in self.market.list_orders(since, until):
+            if count == self.after:
+                break
+            count += 1
+            yield found
+        raise AuthRejected("401", status=401)
+
+
+@dataclass
 class RecordingFactory:
-    """AdapterFactory stand-in: one fake marketplace per store, records the credentials used."""
+    """AdapterFactory stand-in: one fake marketplace per store, records the credentials used;
+    the platform refuses the api keys in `refused` (401)."""
 
     markets: dict[str, FakeMarketplace]
     used: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)
+    refuse_after: int = 0
 
     def create(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
         assert platform == Platform.TRENDYOL
-        self.used.append((kwargs["store_id"], dict(kwargs["credentials"])))
-        return cast(MarketplaceAdapter, self.markets[kwargs["store_id"]])
+        credentials = dict(kwargs["credentials"])
+        self.used.append((kwargs["store_id"], credentials))
+        market = self.markets[kwargs["store_id"]]
+        if credentials.get("api_key") in self.refused:
+            return cast(MarketplaceAdapter, RefusingMarketplace(market, self.refuse_after))
+        return cast(MarketplaceAdapter, market)
 
 
 class World:
@@ -60,12 +97,14 @@ class World:
         self.retest = FakeRetest()
         self.reader = reader(self.vault)
         self.adapters = FactoryAdapterProvider(cast(AdapterFactory, self.factory), self.reader)
+        self.registry = CollectorRegistry()
         self.ctx = PollContext(
             uow=self.uow,
             adapters=self.adapters,
             retest=self.retest,
             clock=self.clock,
             settings=PollSettings(initial_lookback=timedelta(days=1)),
+            telemetry=PrometheusTelemetry(self.registry),
         )
 
     def uow(self) -> UnitOfWork:
@@ -73,6 +112,15 @@ class World:
 
     def keys_used(self) -> list[str]:
         return [credentials["api_key"] for _, credentials in self.factory.used]
+
+    def paused(self) -> str | None:
+        return self.db.ingest["s1"].paused_reason
+
+    def resolved(self) -> float | None:
+        """kervan_order_ingest_auth_rejections_resolved_total of s1 (None: never counted)."""
+        return self.registry.get_sample_value(
+            "kervan_order_ingest_auth_rejections_resolved_total", {"store_id": "s1"}
+        )
 
     async def credentials_changed(self, version: int, *, deleted: bool = False) -> bool:
         event = CredentialsChanged(
@@ -193,7 +241,103 @@ async def test_auth_rejected_drops_the_cache_and_the_resumed_store_reads_vault_a
     result = await poll_store("s1", world.ctx)
     assert (result.outcome, result.new_orders) == ("ok", 1)
     assert world.keys_used() == ["old", "new"]
+    # The poll's read, the re-read after the 401 (the same version: paused), the resumed poll's.
+    assert world.vault.reads == ["s1", "s1", "s1"]
+
+
+async def test_a_401_for_credentials_vault_has_replaced_retries_with_the_new_ones(
+    world: World,
+) -> None:
+    """A rotation no event or projection has brought to this replica yet: the 401 makes it
+    read Vault again, and the poll goes on with the new version instead of pausing."""
+    world.vault.write("s1", seller_id="1001", api_key="k1")
+    assert (await poll_store("s1", world.ctx)).outcome == "ok"  # caches version 1
+    world.vault.write("s1", seller_id="1001", api_key="k2")
+    world.factory.refused = {"k1"}  # the platform took the rotation at once
+    world.market.put(order("O1", modified=NOW - T0))
+    world.clock.advance(60)
+    with structlog.testing.capture_logs() as logs:
+        result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.new_orders) == ("ok", 1)
+    assert world.keys_used() == ["k1", "k1", "k2"]
+    assert world.paused() is None
+    assert world.retest.requested == []
+    assert world.resolved() == 1
+    retry = [e for e in logs if e["event"] == "credentials refused, a newer version read"]
+    assert [(e["rejected_version"], e["version"]) for e in retry] == [(1, 2)]
+    assert "k2" not in repr(logs)
+    # The new version is cached: the next poll reads nothing from Vault.
+    assert (await poll_store("s1", world.ctx)).outcome == "ok"
+    assert world.keys_used()[-1] == "k2"
     assert world.vault.reads == ["s1", "s1"]
+
+
+async def test_a_401_when_vault_holds_the_same_version_pauses_the_store(world: World) -> None:
+    world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)
+    world.factory.refused = {"k1"}
+    world.clock.advance(60)
+    result = await poll_store("s1", world.ctx)
+    assert result.outcome == "auth_rejected"
+    assert world.paused() == "auth_rejected"
+    assert world.retest.requested == [("s1", "auth_rejected")]
+    assert world.keys_used() == ["k1", "k1"]  # no retry
+    assert world.vault.reads == ["s1", "s1"]  # one re-read
+    assert world.resolved() is None
+
+
+async def test_new_credentials_refused_too_pause_the_store_after_one_retry(world: World) -> None:
+    world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)
+    world.vault.write("s1", api_key="k2")
+    world.factory.refused = {"k1", "k2"}
+    world.clock.advance(60)
+    result = await poll_store("s1", world.ctx)
+    assert result.outcome == "auth_rejected"
+    assert world.keys_used() == ["k1", "k1", "k2"]  # exactly one retry
+    assert world.vault.reads == ["s1", "s1"]
+    assert world.paused() == "auth_rejected"
+    assert world.retest.requested == [("s1", "auth_rejected")]
+    assert world.resolved() is None
+
+
+async def test_a_401_with_vault_unreadable_pauses_the_store_without_showing_secrets(
+    world: World,
+) -> None:
+    world.vault.write("s1", api_key="k1-secret-value")
+    await poll_store("s1", world.ctx)
+    world.factory.refused = {"k1-secret-value"}
+    world.vault.down = True
+    world.clock.advance(60)
+    with structlog.testing.capture_logs() as logs:
+        result = await poll_store("s1", world.ctx)
+    assert result.outcome == "auth_rejected"  # paused as before, not a transient failure
+    assert world.paused() == "auth_rejected"
+    assert [e["event"] for e in logs if e.get("store_id") == "s1"] == [
+        "credentials not re-read after a rejection"
+    ]
+    for secret in (VAULT_TOKEN, "k1-secret-value"):
+        assert secret not in repr(logs) + repr(result)
+
+
+async def test_a_401_part_way_through_the_pages_is_retried_without_duplicates(
+    world: World,
+) -> None:
+    """Orders committed before the 401 are read again with the new credentials: each is
+    stored once and announced once."""
+    world.ctx.settings = PollSettings(initial_lookback=timedelta(days=1), commit_batch_size=2)
+    world.vault.write("s1", api_key="k1")
+    await poll_store("s1", world.ctx)
+    world.vault.write("s1", api_key="k2")
+    world.factory.refused, world.factory.refuse_after = {"k1"}, 3
+    for n in range(5):
+        world.market.put(order(f"O{n}", modified=NOW - T0 + timedelta(seconds=n)))
+    world.clock.advance(60)
+    result = await poll_store("s1", world.ctx)
+    assert (result.outcome, result.new_orders) == ("ok", 5)
+    assert world.keys_used() == ["k1", "k1", "k2"]
+    received = [e for e, _ in world.db.published if isinstance(e, OrderReceived)]
+    assert sorted(e.order.order_number for e in received) == [f"O{n}" for n in range(5)]
 
 
 async def test_a_missing_secret_is_no_credentials_and_shows_in_the_ingest_state(

@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
-from order_ingest.app.ports import UnitOfWork
+from order_ingest.app.ports import StoreAdapter, UnitOfWork
 from order_ingest.app.scheduler import Scheduler, ScheduleSettings, next_delay
 from order_ingest.app.services import PollContext, PollResult, PollSettings, orders_min_interval
 from order_ingest.domain.store import ApiStatusView, StoreProfile
 from order_ingest.domain.window import plan_windows
 
 from kervan_contracts.credentials.v1 import ApiStatus
-from kervan_marketplaces import MarketplaceAdapter
 from kervan_marketplaces.models import EndpointLimit
 
 from .builders import T0, line, order
@@ -125,7 +124,7 @@ class FixedLeases:
 class HangingAdapters(FakeAdapters):
     """Store `slow` never answers."""
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
         if store.store_id == "slow":
             await asyncio.Event().wait()
         return await super().adapter_for(store)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from catalog_sync.app.ports import MissingCredentialsError
+from catalog_sync.app.ports import MissingCredentialsError, StoreAdapter
 from catalog_sync.domain.catalog import CredentialsVersion, StoreView
-from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
-from kervan_servicekit.credentials import CredentialsReader
+from kervan_marketplaces import AdapterFactory
+from kervan_servicekit.credentials import CredentialsReader, StoreCredentials
 
 # The credential field that names the seller account on each platform.
 _SELLER_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
 
 
 class CredentialsSource:
-    """Where plain credentials come from: Vault in production, a mapping in tests."""
+    """Where credentials come from: Vault in production, a mapping in tests (every store at
+    version 1)."""
 
     def __init__(
         self,
@@ -24,13 +25,19 @@ class CredentialsSource:
         self._reader = reader
         self._static = static if static is not None else {}
 
-    async def read(self, store_id: str) -> dict[str, str] | None:
+    async def read(self, store_id: str) -> StoreCredentials | None:
         """The store's credentials, or None when it has none."""
+        if self._reader is not None:
+            return await self._reader.get(store_id)
+        found = self._static.get(store_id)
+        return StoreCredentials.of(store_id, 1, found) if found else None
+
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """After the platform refused `rejected_version`: newer credentials read bypassing the
+        cache, or None (see `CredentialsReader.refresh`). Static ones never change."""
         if self._reader is None:
-            found = self._static.get(store_id)
-            return dict(found) if found else None
-        credentials = await self._reader.get(store_id)
-        return credentials.plain() if credentials else None
+            return None
+        return await self._reader.refresh(store_id, rejected_version=rejected_version)
 
     def invalidate(self, store_id: str) -> None:
         """Drop a cached entry."""
@@ -52,19 +59,33 @@ class FactoryAdapterProvider:
         self._factory = factory
         self._credentials = credentials
 
-    async def adapter_for(self, store: StoreView) -> MarketplaceAdapter:
+    async def adapter_for(self, store: StoreView) -> StoreAdapter:
         """See AdapterProvider."""
-        credentials = await self._credentials.read(store.store_id)
-        if not credentials:
+        found = await self._credentials.read(store.store_id)
+        if found is None or not found.fields:
             raise MissingCredentialsError(store.store_id)
+        return self._create(store, found)
+
+    async def adapter_after_rejection(
+        self, store: StoreView, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        """See AdapterProvider."""
+        newer = await self._credentials.refresh(
+            store.store_id, rejected_version=rejected.credentials_version
+        )
+        return None if newer is None or not newer.fields else self._create(store, newer)
+
+    def _create(self, store: StoreView, found: StoreCredentials) -> StoreAdapter:
+        credentials = found.plain()
         seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
-        return self._factory.create(
+        adapter = self._factory.create(
             store.platform,
             store_id=store.store_id,
             seller_id=seller_id,
             credentials=credentials,
             test_mode=store.test_mode,
         )
+        return StoreAdapter(adapter, found.version)
 
     def invalidate(self, store_id: str) -> None:
         """See AdapterProvider."""

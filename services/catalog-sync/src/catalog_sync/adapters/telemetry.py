@@ -44,6 +44,13 @@ class PrometheusTelemetry:
             ["store_id"],
             registry=registry,
         )
+        self._auth_resolved = Counter(
+            f"{_PREFIX}_auth_rejections_resolved",
+            "401/403 answers after which a newer credentials version read from Vault was "
+            "accepted on the retry (the store was not paused).",
+            ["store_id"],
+            registry=registry,
+        )
         self._known: set[str] = set()
 
     def items(self, store_id: str, outcome: str, count: int) -> None:
@@ -69,3 +76,7 @@ class PrometheusTelemetry:
         for store_id, count in by_store.items():
             self._backlog.labels(store_id).set(count)
         self._known |= set(by_store)
+
+    def auth_rejection_resolved(self, store_id: str) -> None:
+        """Count a 401/403 resolved by newer credentials."""
+        self._auth_resolved.labels(store_id).inc()

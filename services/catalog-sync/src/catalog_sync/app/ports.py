@@ -234,11 +234,27 @@ class StoreOwnership(Protocol):
         """True while this replica's lease on the store is safely alive by its own clock."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoreAdapter:
+    """A store's marketplace adapter and the version of the credentials it was built with."""
+
+    adapter: MarketplaceAdapter
+    credentials_version: int
+
+
 class AdapterProvider(Protocol):
     """Marketplace adapters per store (credentials read where they live)."""
 
-    async def adapter_for(self, store: StoreView) -> MarketplaceAdapter:
-        """An adapter for the store; raises MissingCredentialsError when it has none."""
+    async def adapter_for(self, store: StoreView) -> StoreAdapter:
+        """An adapter for the store; raises MissingCredentialsError when it has none (and
+        servicekit's `CredentialsUnavailableError` when they cannot be read now)."""
+
+    async def adapter_after_rejection(
+        self, store: StoreView, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        """The platform refused `rejected`'s credentials: an adapter with newer ones if they
+        are there now (read bypassing the cache); None when they are not or cannot be read now
+        (the cached copy is dropped either way)."""
 
     def invalidate(self, store_id: str) -> None:
         """Forget cached credentials (after a 401/403)."""
@@ -263,6 +279,7 @@ class PushTelemetry(Protocol):
     def rate_limited(self, store_id: str) -> None: ...
     def latency(self, store_id: str, seconds: float) -> None: ...
     def backlog(self, by_store: Mapping[str, int]) -> None: ...
+    def auth_rejection_resolved(self, store_id: str) -> None: ...
 
 
 class NoTelemetry:
@@ -281,4 +298,7 @@ class NoTelemetry:
         """Nothing."""
 
     def backlog(self, by_store: Mapping[str, int]) -> None:
+        """Nothing."""
+
+    def auth_rejection_resolved(self, store_id: str) -> None:
         """Nothing."""

@@ -25,6 +25,7 @@ from catalog_sync.app.ports import (
     MissingCredentialsError,
     NoTelemetry,
     PushTelemetry,
+    StoreAdapter,
     StoreOwnership,
     StoreSyncState,
     UnitOfWorkFactory,
@@ -137,7 +138,7 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
     if sync.paused_until is not None and sync.paused_until > now:
         return PushRound(store_id, skipped_reason=sync.pause_reason or "paused")
     try:
-        adapter = await adapter_for(store, recorded, ctx)
+        built = await adapter_for(store, recorded, ctx)
     except MissingCredentialsError:
         await _pause(ctx, store_id, now + ctx.settings.auth_pause, "missing_credentials")
         return PushRound(store_id, skipped_reason="missing_credentials")
@@ -146,6 +147,7 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
         # not the store's fault); its SKUs stay dirty for the next round. No secret in the text.
         logger.warning("credentials unavailable", store_id=store_id, reason=str(exc))
         return PushRound(store_id, skipped_reason="credentials_unavailable")
+    adapter = built.adapter
     # Before the store's first push: what the platform already lists, and under which ids.
     await import_if_due(store, adapter, ctx)
     async with ctx.uow() as uow:
@@ -188,6 +190,7 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
                     await uow.save_payload(store_id, item.sku, item.fingerprint, now)
         await uow.commit()
     payloads = _payloads(plans)
+    sender = _Sender(store, built)
     for batch in batches:
         if ctx.ownership is not None and not ctx.ownership.may_send(store_id):
             # The lease went stale while the batches were written (rare: checked just before):
@@ -195,13 +198,13 @@ async def push_store(store_id: str, ctx: PushContext) -> PushRound:
             # `submit_recovery` (`follow_batches`).
             logger.warning("lease not fresh, batches left unsent", store_id=store_id)
             break
-        await _send(batch, adapter, payloads, ctx)
+        await _send(batch, sender, payloads, ctx)
     return PushRound(store_id, len(plans), tuple(b.batch_id for b in batches))
 
 
 async def adapter_for(
     store: StoreView, recorded: CredentialsVersion | None, ctx: PushContext
-) -> MarketplaceAdapter:
+) -> StoreAdapter:
     """The store's adapter, after comparing the cached credentials with `recorded`, the
     version the shared projection holds (`UnitOfWork.store_with_credentials`).
 
@@ -297,19 +300,60 @@ def _payloads(plans: Sequence[SkuPlan]) -> _Payloads:
     )
 
 
-async def _send(
-    batch: Batch, adapter: MarketplaceAdapter, payloads: _Payloads, ctx: PushContext
-) -> None:
+@dataclass
+class _Sender:
+    """The adapter a push round sends its batches with: after a 401/403 it is replaced, at
+    most once per round, when Vault already holds newer credentials than the refused ones."""
+
+    store: StoreView
+    current: StoreAdapter
+    renewal_tried: bool = False
+
+    async def renew(self, ctx: PushContext) -> bool:
+        """Switch to newer credentials if Vault holds them; False: pause as for any 401/403.
+
+        A rotation reaches this replica through `CredentialsChanged` (one replica of the
+        group) or the `credential_versions` projection once that replica committed it; until
+        then the platform may refuse the cached copy although Vault holds working credentials.
+        """
+        if self.renewal_tried:
+            return False
+        self.renewal_tried = True
+        renewed = await ctx.adapters.adapter_after_rejection(self.store, self.current)
+        if renewed is None:
+            return False
+        self.current = renewed
+        return True
+
+
+async def _submit(batch: Batch, adapter: MarketplaceAdapter, payloads: _Payloads) -> BatchHandle:
     skus = [item.sku for item in batch.items]
+    if batch.kind is PushKind.PRICE_STOCK:
+        return await adapter.push_price_stock(
+            [_price_stock_item(payloads.price_stock[sku]) for sku in skus]
+        )
+    return await adapter.push_product_info(
+        [_product_item(payloads.product_info[sku]) for sku in skus]
+    )
+
+
+async def _submit_renewing(
+    batch: Batch, sender: _Sender, payloads: _Payloads, ctx: PushContext
+) -> BatchHandle:
+    """Submit; refused (401/403), submit once more with newer credentials if there are any."""
     try:
-        if batch.kind is PushKind.PRICE_STOCK:
-            handle = await adapter.push_price_stock(
-                [_price_stock_item(payloads.price_stock[sku]) for sku in skus]
-            )
-        else:
-            handle = await adapter.push_product_info(
-                [_product_item(payloads.product_info[sku]) for sku in skus]
-            )
+        return await _submit(batch, sender.current.adapter, payloads)
+    except AuthRejected:
+        if not await sender.renew(ctx):
+            raise
+    handle = await _submit(batch, sender.current.adapter, payloads)
+    ctx.telemetry.auth_rejection_resolved(batch.store_id)
+    return handle
+
+
+async def _send(batch: Batch, sender: _Sender, payloads: _Payloads, ctx: PushContext) -> None:
+    try:
+        handle = await _submit_renewing(batch, sender, payloads, ctx)
     except AuthRejected as exc:
         ctx.adapters.invalidate(batch.store_id)
         await _pause(ctx, batch.store_id, ctx.clock() + ctx.settings.auth_pause, "auth_rejected")
@@ -344,7 +388,7 @@ async def _send(
         submitted_at=now,
     )
     if handle.outcomes is not None:
-        await _follow_one(submitted, adapter, ctx)
+        await _follow_one(submitted, sender.current.adapter, ctx)
 
 
 def _price_stock_item(push: PriceStockPush) -> PriceStockItem:
@@ -399,8 +443,8 @@ async def follow_batches(
             await _settle_all(batch, ctx, "store_deleted", None)
             continue
         try:
-            adapter = await adapter_for(store, recorded, ctx)
-            await _follow_one(batch, adapter, ctx)
+            built = await adapter_for(store, recorded, ctx)
+            await _follow_one(batch, built.adapter, ctx)
         except (MarketplaceError, MissingCredentialsError, CredentialsUnavailableError) as exc:
             # Looked at again later; the other stores' batches go on meanwhile.
             logger.warning(

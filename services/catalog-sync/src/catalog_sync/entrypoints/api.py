@@ -97,8 +97,8 @@ def build_router(ctx: Callable[[], PushContext], wake: Callable[[], None]) -> AP
             store, recorded = await uow.store_with_credentials(store_id)
         if store is None:
             raise queries.UnknownStoreError(store_id)
-        adapter = await adapter_for(store, recorded, current)
-        result = await import_listings(store, adapter, current)
+        built = await adapter_for(store, recorded, current)
+        result = await import_listings(store, built.adapter, current)
         if result.changed:
             wake()
         return {

@@ -7,9 +7,6 @@ satisfies the same `CredentialsSource` port.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
-
-from pydantic import SecretStr
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_servicekit.credentials import StoreCredentials
@@ -26,10 +23,7 @@ class StaticCredentialsSource:
     async def get(self, store_id: str) -> StoreCredentials | None:
         """See CredentialsSource."""
         found = self.credentials.get(store_id)
-        if not found:
-            return None
-        fields = MappingProxyType({name: SecretStr(value) for name, value in found.items()})
-        return StoreCredentials(store_id=store_id, version=1, fields=fields)
+        return StoreCredentials.of(store_id, 1, found) if found else None
 
     def invalidate(self, store_id: str) -> None:
         """See CredentialsSource (recorded: nothing is cached)."""
@@ -43,3 +37,7 @@ class StaticCredentialsSource:
     def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
         """See CredentialsSource (nothing is cached)."""
         return False
+
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """See CredentialsSource: every store stays at version 1, so never anything newer."""
+        return None

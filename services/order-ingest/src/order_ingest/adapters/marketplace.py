@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
-from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
-from order_ingest.app.ports import CredentialsSource, MissingCredentialsError
+from kervan_marketplaces import AdapterFactory
+from kervan_servicekit.credentials import StoreCredentials
+from order_ingest.app.ports import CredentialsSource, MissingCredentialsError, StoreAdapter
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
 # The credential field that names the seller account on each platform.
@@ -18,20 +19,33 @@ class FactoryAdapterProvider:
         self._factory = factory
         self._credentials = credentials
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
         """See AdapterProvider."""
         found = await self._credentials.get(store.store_id)
-        credentials = found.plain() if found is not None else None
-        if not credentials:
+        if found is None or not found.fields:
             raise MissingCredentialsError(store.store_id)
+        return self._create(store, found)
+
+    async def adapter_after_rejection(
+        self, store: StoreProfile, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        """See AdapterProvider."""
+        newer = await self._credentials.refresh(
+            store.store_id, rejected_version=rejected.credentials_version
+        )
+        return None if newer is None or not newer.fields else self._create(store, newer)
+
+    def _create(self, store: StoreProfile, found: StoreCredentials) -> StoreAdapter:
+        credentials = found.plain()
         seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
-        return self._factory.create(
+        adapter = self._factory.create(
             store.platform,
             store_id=store.store_id,
             seller_id=seller_id,
             credentials=credentials,
             test_mode=store.test_mode,
         )
+        return StoreAdapter(adapter, found.version)
 
     def invalidate(self, store_id: str) -> None:
         """See AdapterProvider."""

@@ -47,6 +47,13 @@ class PrometheusTelemetry:
             ["store_id"],
             registry=registry,
         )
+        self.auth_resolved = Counter(
+            f"{prefix}_auth_rejections_resolved_total",
+            "401/403 answers after which a newer credentials version read from Vault was "
+            "accepted on the retry (the store was not paused).",
+            ["store_id"],
+            registry=registry,
+        )
 
     def poll_finished(
         self, store_id: str, outcome: str, duration_seconds: float, success_at: datetime | None
@@ -74,3 +81,7 @@ class PrometheusTelemetry:
     def pending_deductions(self, store_id: str, count: int) -> None:
         """See PollTelemetry."""
         self.pending.labels(store_id).set(count)
+
+    def auth_rejection_resolved(self, store_id: str) -> None:
+        """See PollTelemetry."""
+        self.auth_resolved.labels(store_id).inc()

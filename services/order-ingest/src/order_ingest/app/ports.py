@@ -178,13 +178,33 @@ class CredentialsSource(Protocol):
     def supersede(self, store_id: str, version: int, *, deleted: bool = False) -> bool:
         """As `on_credentials_changed`, for a version known from the shared projection."""
 
+    async def refresh(self, store_id: str, *, rejected_version: int) -> StoreCredentials | None:
+        """After the platform refused `rejected_version`: read again bypassing the cache; the
+        credentials if a newer version is there (then cached), else None, also when they cannot
+        be read now (the cached copy is dropped either way)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAdapter:
+    """A store's marketplace adapter and the version of the credentials it was built with."""
+
+    adapter: MarketplaceAdapter
+    credentials_version: int
+
 
 class AdapterProvider(Protocol):
     """Builds the marketplace adapter of a store."""
 
-    async def adapter_for(self, store: StoreProfile) -> MarketplaceAdapter:
+    async def adapter_for(self, store: StoreProfile) -> StoreAdapter:
         """An adapter with the store's current credentials (raises `MissingCredentialsError`,
         or servicekit's `CredentialsUnavailableError` when they cannot be read now)."""
+
+    async def adapter_after_rejection(
+        self, store: StoreProfile, rejected: StoreAdapter
+    ) -> StoreAdapter | None:
+        """The platform refused `rejected`'s credentials: an adapter with newer ones if the
+        source holds them now (read bypassing the cache); None when it does not or cannot be
+        read now (the cached copy is dropped either way)."""
 
     def invalidate(self, store_id: str) -> None:
         """Forget the store's cached credentials (the platform refused them)."""
@@ -236,6 +256,9 @@ class PollTelemetry(Protocol):
     def pending_deductions(self, store_id: str, count: int) -> None:
         """Orders waiting for a default warehouse."""
 
+    def auth_rejection_resolved(self, store_id: str) -> None:
+        """A 401/403 was followed by a successful retry with newer credentials (no pause)."""
+
 
 class NoTelemetry:
     """Telemetry that records nothing."""
@@ -252,6 +275,9 @@ class NoTelemetry:
         """Ignore."""
 
     def pending_deductions(self, store_id: str, count: int) -> None:
+        """Ignore."""
+
+    def auth_rejection_resolved(self, store_id: str) -> None:
         """Ignore."""
 
 

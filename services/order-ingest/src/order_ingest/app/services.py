@@ -12,7 +12,13 @@ from kervan_contracts.credentials.v1 import ApiStatus, ApiStatusChanged, Credent
 from kervan_contracts.event import EventPayload
 from kervan_contracts.orders.v1 import Order, OrderReceived
 from kervan_contracts.stores.v1 import StoreSnapshot
-from kervan_marketplaces import AuthRejected, EndpointLimit, RateLimited, Transient
+from kervan_marketplaces import (
+    AuthRejected,
+    EndpointLimit,
+    MarketplaceAdapter,
+    RateLimited,
+    Transient,
+)
 from kervan_marketplaces.errors import MarketplaceError
 from kervan_servicekit import get_logger
 from kervan_servicekit.credentials import CredentialsUnavailableError
@@ -205,31 +211,20 @@ async def _poll(
     correlation_id = str(uuid.uuid4())
     counts = _Counts(on_progress=on_progress)
     try:
-        adapter = await ctx.adapters.adapter_for(store)
-        counts.min_interval = orders_min_interval(adapter.capabilities.rate_limits)
-        window_rules = adapter.capabilities.order_window
-        max_window = _narrowest(window_rules.max_window, ctx.settings.max_window)
-        windows = plan_windows(
-            now=ctx.clock(),
-            watermark=state.watermark,
-            settled_watermark=state.settled_watermark,
-            fresh_overlap=ctx.settings.fresh_overlap,
-            sweep_every=ctx.settings.sweep_every,
-            # Never less than 2 minutes plus the platform's own lag (R8), whatever is set.
-            overlap=max(ctx.settings.overlap, MIN_OVERLAP + window_rules.min_lag),
-            initial_lookback=ctx.settings.initial_lookback,
-            min_lag=window_rules.min_lag,
-            max_window=max_window,
-            max_history=window_rules.max_history,
-        )
-        for window in windows:
-            batch: list[Order] = []
-            async for order in adapter.list_orders(window.since, window.until):
-                batch.append(order)
-                if len(batch) >= ctx.settings.commit_batch_size:
-                    await _commit_batch(store, batch, None, ctx, correlation_id, counts)
-                    batch = []
-            await _commit_batch(store, batch, window, ctx, correlation_id, counts)
+        built = await ctx.adapters.adapter_for(store)
+        try:
+            await _read_orders(store, state, built.adapter, ctx, correlation_id, counts)
+        except AuthRejected:
+            # A rotation reaches this replica through `CredentialsChanged` (one replica of the
+            # group) or the projection once that replica committed it; meanwhile the platform
+            # may refuse the cached copy although Vault holds working credentials.
+            renewed = await ctx.adapters.adapter_after_rejection(store, built)
+            if renewed is None:
+                raise
+            # Once per poll: refused again, the store is paused as usual. Batches the first
+            # attempt committed are read again from the same watermarks, which changes nothing.
+            await _read_orders(store, state, renewed.adapter, ctx, correlation_id, counts)
+            ctx.telemetry.auth_rejection_resolved(store_id)
     except AuthRejected as exc:
         await _pause_for_auth(store_id, ctx)
         return counts.result(store_id, "auth_rejected", exc.code)
@@ -251,6 +246,40 @@ async def _poll(
     except MarketplaceError as exc:
         return counts.result(store_id, "error", exc.code)
     return counts.result(store_id, "ok")
+
+
+async def _read_orders(  # noqa: PLR0917 - private, called from one place
+    store: StoreProfile,
+    state: IngestState,
+    adapter: MarketplaceAdapter,
+    ctx: PollContext,
+    correlation_id: str,
+    counts: _Counts,
+) -> None:
+    counts.min_interval = orders_min_interval(adapter.capabilities.rate_limits)
+    window_rules = adapter.capabilities.order_window
+    max_window = _narrowest(window_rules.max_window, ctx.settings.max_window)
+    windows = plan_windows(
+        now=ctx.clock(),
+        watermark=state.watermark,
+        settled_watermark=state.settled_watermark,
+        fresh_overlap=ctx.settings.fresh_overlap,
+        sweep_every=ctx.settings.sweep_every,
+        # Never less than 2 minutes plus the platform's own lag (R8), whatever is set.
+        overlap=max(ctx.settings.overlap, MIN_OVERLAP + window_rules.min_lag),
+        initial_lookback=ctx.settings.initial_lookback,
+        min_lag=window_rules.min_lag,
+        max_window=max_window,
+        max_history=window_rules.max_history,
+    )
+    for window in windows:
+        batch: list[Order] = []
+        async for order in adapter.list_orders(window.since, window.until):
+            batch.append(order)
+            if len(batch) >= ctx.settings.commit_batch_size:
+                await _commit_batch(store, batch, None, ctx, correlation_id, counts)
+                batch = []
+        await _commit_batch(store, batch, window, ctx, correlation_id, counts)
 
 
 @dataclass
