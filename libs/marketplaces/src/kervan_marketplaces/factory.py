@@ -26,6 +26,9 @@ from kervan_marketplaces.settings import DOCUMENTED_HOSTS, STORE_DOMAIN, Marketp
 from kervan_marketplaces.transport import PlatformHttp
 from kervan_marketplaces.urls import BaseUrlPolicy, validate_base_url
 
+SELLER_ID_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
+"""Credential fields that name the seller on its platform, in the order they are looked for."""
+
 ADAPTERS: dict[Platform, type[AdapterBase]] = {
     Platform.TRENDYOL: TrendyolAdapter,
     Platform.HEPSIBURADA: HepsiburadaAdapter,
@@ -174,6 +177,25 @@ class AdapterFactory:
         kwargs.update(extra)
         adapter: MarketplaceAdapter = ADAPTERS[platform](**kwargs)
         return adapter
+
+    def create_for_store(
+        self,
+        platform: Platform | str,
+        *,
+        store_id: str,
+        credentials: Mapping[str, str],
+        test_mode: bool = False,
+    ) -> MarketplaceAdapter:
+        """An adapter for one store from its stored credentials alone: the seller id is the
+        first of `SELLER_ID_FIELDS` the credentials hold ("" when none does)."""
+        seller_id = next((credentials[f] for f in SELLER_ID_FIELDS if credentials.get(f)), "")
+        return self.create(
+            platform,
+            store_id=store_id,
+            seller_id=seller_id,
+            credentials=credentials,
+            test_mode=test_mode,
+        )
 
     def amazon_authorization(self, *, test_mode: bool = False) -> AmazonAuthorization:
         """Consent URL builder and code exchange for Amazon (integrator-level, not per store)."""

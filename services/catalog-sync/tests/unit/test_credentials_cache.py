@@ -82,7 +82,7 @@ class RecordingFactory:
     pushes: list[str] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
 
-    def create(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
+    def create_for_store(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
         credentials = dict(kwargs["credentials"])
         self.used.append(credentials)
         key = credentials["app_key"]

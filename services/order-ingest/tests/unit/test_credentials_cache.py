@@ -75,7 +75,7 @@ class RecordingFactory:
     refused: set[str] = field(default_factory=set)
     refuse_after: int = 0
 
-    def create(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
+    def create_for_store(self, platform: str, **kwargs: Any) -> MarketplaceAdapter:
         assert platform == Platform.TRENDYOL
         credentials = dict(kwargs["credentials"])
         self.used.append((kwargs["store_id"], credentials))

@@ -9,9 +9,6 @@ from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 from kervan_marketplaces import AdapterFactory
 from kervan_servicekit.credentials import CredentialsReader, StoreCredentials
 
-# The credential field that names the seller account on each platform.
-_SELLER_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
-
 
 class CredentialsSource:
     """Where credentials come from: Vault in production, a mapping in tests (every store at
@@ -76,13 +73,10 @@ class FactoryAdapterProvider:
         return None if newer is None or not newer.fields else self._create(store, newer)
 
     def _create(self, store: StoreView, found: StoreCredentials) -> StoreAdapter:
-        credentials = found.plain()
-        seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
-        adapter = self._factory.create(
+        adapter = self._factory.create_for_store(
             store.platform,
             store_id=store.store_id,
-            seller_id=seller_id,
-            credentials=credentials,
+            credentials=found.plain(),
             test_mode=store.test_mode,
         )
         return StoreAdapter(adapter, found.version)

@@ -8,9 +8,6 @@ from kervan_servicekit.credentials import StoreCredentials
 from order_ingest.app.ports import CredentialsSource, MissingCredentialsError, StoreAdapter
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
-# The credential field that names the seller account on each platform.
-_SELLER_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
-
 
 class FactoryAdapterProvider:
     """AdapterProvider over one process-wide `AdapterFactory` (shared limiters and tokens)."""
@@ -36,13 +33,10 @@ class FactoryAdapterProvider:
         return None if newer is None or not newer.fields else self._create(store, newer)
 
     def _create(self, store: StoreProfile, found: StoreCredentials) -> StoreAdapter:
-        credentials = found.plain()
-        seller_id = next((credentials[f] for f in _SELLER_FIELDS if credentials.get(f)), "")
-        adapter = self._factory.create(
+        adapter = self._factory.create_for_store(
             store.platform,
             store_id=store.store_id,
-            seller_id=seller_id,
-            credentials=credentials,
+            credentials=found.plain(),
             test_mode=store.test_mode,
         )
         return StoreAdapter(adapter, found.version)
