@@ -248,7 +248,7 @@ async def _poll(
     return counts.result(store_id, "ok")
 
 
-async def _read_orders(  # noqa: PLR0917 - private, called from one place
+async def _read_orders(  # noqa: PLR0917 - private, `_poll` is its only caller
     store: StoreProfile,
     state: IngestState,
     adapter: MarketplaceAdapter,
