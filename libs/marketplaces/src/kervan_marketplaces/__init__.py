@@ -16,7 +16,7 @@ from kervan_marketplaces.errors import (
     UnsafeBaseUrl,
     UnsupportedOperation,
 )
-from kervan_marketplaces.factory import AdapterFactory, capabilities_of
+from kervan_marketplaces.factory import AdapterFactory, StoreAdapter, capabilities_of
 from kervan_marketplaces.interface import ListingReader, MarketplaceAdapter
 from kervan_marketplaces.models import (
     AuthStyle,
@@ -71,6 +71,7 @@ __all__ = [
     "RateLimited",
     "RequestRejected",
     "RetryPolicy",
+    "StoreAdapter",
     "StoreContext",
     "TokenBucket",
     "Transient",

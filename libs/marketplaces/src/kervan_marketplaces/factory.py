@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,6 +29,16 @@ from kervan_marketplaces.urls import BaseUrlPolicy, validate_base_url
 
 SELLER_ID_FIELDS = ("seller_id", "merchant_id", "selling_partner_id", "store_domain", "app_key")
 """Credential fields that name the seller on its platform, in the order they are looked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAdapter:
+    """A store's marketplace adapter and the version of the credentials it was built with
+    (after a 401/403 a service compares it with what Vault holds now)."""
+
+    adapter: MarketplaceAdapter
+    credentials_version: int
+
 
 ADAPTERS: dict[Platform, type[AdapterBase]] = {
     Platform.TRENDYOL: TrendyolAdapter,

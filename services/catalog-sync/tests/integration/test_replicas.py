@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from catalog_sync.adapters.leases import PostgresLeases
 from catalog_sync.app import projections
-from catalog_sync.app.ports import AdapterProvider, StoreAdapter
+from catalog_sync.app.ports import AdapterProvider
 from catalog_sync.app.pusher import PushContext, push_store
 from catalog_sync.app.scheduler import LoopSettings, PushLoop
 from catalog_sync.bootstrap import utc_now
@@ -18,6 +18,7 @@ from catalog_sync.domain.catalog import CredentialsVersion, StoreView
 from kervan_contracts.catalog.v1 import StockLevelChanged
 from kervan_contracts.identifiers import Platform
 from kervan_contracts.stores.v1 import AutoUpdateType
+from kervan_marketplaces import StoreAdapter
 from kervan_testkit import wait_until
 
 from .conftest import World, snapshot, valid_status

@@ -29,14 +29,14 @@ from marketplace_sim.testing import TEST_ACCOUNTS, SimDriver
 from order_ingest.adapters.credentials import StaticCredentialsSource
 from order_ingest.adapters.marketplace import FactoryAdapterProvider
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
-from order_ingest.app.ports import AdapterProvider, StoreAdapter, UnitOfWork
+from order_ingest.app.ports import AdapterProvider, UnitOfWork
 from order_ingest.app.services import PollContext, PollSettings, poll_store
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
 
 from kervan_contracts.credentials.v1 import ApiStatus, CredentialsChanged
 from kervan_contracts.inventory.v1 import StockDeducted, StockReleased
 from kervan_contracts.orders.v1 import Order, OrderReceived
-from kervan_marketplaces import AdapterFactory, MarketplaceAdapter
+from kervan_marketplaces import AdapterFactory, MarketplaceAdapter, StoreAdapter
 
 from ..integration.conftest import SIM, sim_marketplace_settings  # noqa: TID252 - shared config
 

@@ -8,14 +8,13 @@ from datetime import datetime
 from typing import cast
 
 import pytest
-from order_ingest.app.ports import StoreAdapter
 from order_ingest.app.services import poll_store
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
 from kervan_contracts import topics
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.orders.v1 import Order
-from kervan_marketplaces import MarketplaceAdapter
+from kervan_marketplaces import MarketplaceAdapter, StoreAdapter
 from kervan_testkit import wait_until
 from kervan_testkit.events import EventRecorder, record_events
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from order_ingest.app.ports import StoreAdapter
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.orders.v1 import Order
-from kervan_marketplaces import MarketplaceAdapter
+from kervan_marketplaces import MarketplaceAdapter, StoreAdapter
 from kervan_marketplaces.models import EndpointLimit, OrderWindow
 
 

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from order_ingest.adapters.memory import MemoryDatabase, MemoryUnitOfWork
-from order_ingest.app.ports import StoreAdapter, UnitOfWork
+from order_ingest.app.ports import UnitOfWork
 from order_ingest.app.scheduler import Scheduler, ScheduleSettings, next_delay
 from order_ingest.app.services import PollContext, PollResult, PollSettings, orders_min_interval
 from order_ingest.domain.store import ApiStatusView, StoreProfile
 from order_ingest.domain.window import plan_windows
 
 from kervan_contracts.credentials.v1 import ApiStatus
+from kervan_marketplaces import StoreAdapter
 from kervan_marketplaces.models import EndpointLimit
 
 from .builders import T0, line, order

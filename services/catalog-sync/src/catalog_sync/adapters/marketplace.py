@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from catalog_sync.app.ports import MissingCredentialsError, StoreAdapter
+from catalog_sync.app.ports import MissingCredentialsError
 from catalog_sync.domain.catalog import CredentialsVersion, StoreView
-from kervan_marketplaces import AdapterFactory
+from kervan_marketplaces import AdapterFactory, StoreAdapter
 from kervan_servicekit.credentials import CredentialsReader, StoreCredentials
 
 

@@ -21,7 +21,7 @@ from catalog_sync.domain.push_plan import FieldLedger, SkuFacts
 from catalog_sync.domain.stock import StockPosition
 from kervan_contracts.event import EventPayload
 from kervan_contracts.sync.v1 import PushedField, PushKind, PushOutcome
-from kervan_marketplaces import MarketplaceAdapter
+from kervan_marketplaces import StoreAdapter
 
 Clock = Callable[[], datetime]
 
@@ -232,14 +232,6 @@ class StoreOwnership(Protocol):
 
     def may_send(self, store_id: str) -> bool:
         """True while this replica's lease on the store is safely alive by its own clock."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreAdapter:
-    """A store's marketplace adapter and the version of the credentials it was built with."""
-
-    adapter: MarketplaceAdapter
-    credentials_version: int
 
 
 class AdapterProvider(Protocol):

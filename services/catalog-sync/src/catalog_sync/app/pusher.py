@@ -25,7 +25,6 @@ from catalog_sync.app.ports import (
     MissingCredentialsError,
     NoTelemetry,
     PushTelemetry,
-    StoreAdapter,
     StoreOwnership,
     StoreSyncState,
     UnitOfWorkFactory,
@@ -57,6 +56,7 @@ from kervan_marketplaces import (
     PriceStockItem,
     ProductInfoItem,
     RateLimited,
+    StoreAdapter,
 )
 from kervan_servicekit import get_logger
 from kervan_servicekit.credentials import CredentialsUnavailableError

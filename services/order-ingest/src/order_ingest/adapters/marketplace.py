@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
-from kervan_marketplaces import AdapterFactory
+from kervan_marketplaces import AdapterFactory, StoreAdapter
 from kervan_servicekit.credentials import StoreCredentials
-from order_ingest.app.ports import CredentialsSource, MissingCredentialsError, StoreAdapter
+from order_ingest.app.ports import CredentialsSource, MissingCredentialsError
 from order_ingest.domain.store import CredentialsView, StoreProfile
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from kervan_contracts.credentials.v1 import CredentialsChanged
 from kervan_contracts.event import EventPayload
-from kervan_marketplaces import MarketplaceAdapter
+from kervan_marketplaces import StoreAdapter
 from kervan_servicekit.credentials import StoreCredentials
 from order_ingest.domain.order import IngestedOrder
 from order_ingest.domain.store import ApiStatusView, CredentialsView, StoreProfile
@@ -182,14 +182,6 @@ class CredentialsSource(Protocol):
         """After the platform refused `rejected_version`: read again bypassing the cache; the
         credentials if a newer version is there (then cached), else None, also when they cannot
         be read now (the cached copy is dropped either way)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreAdapter:
-    """A store's marketplace adapter and the version of the credentials it was built with."""
-
-    adapter: MarketplaceAdapter
-    credentials_version: int
 
 
 class AdapterProvider(Protocol):
